@@ -1,0 +1,74 @@
+// Package status holds the shape of a sandbox status snapshot, shared by the control room (which computes it)
+// and the CLI (which prints it). Error rates are fractions: 0.001 = 0.1%.
+package status
+
+import "time"
+
+// Snapshot is what `sandbox status --output json` prints.
+type Snapshot struct {
+	Name      string     `json:"name"`
+	At        time.Time  `json:"at"`
+	WindowS   float64    `json:"window_s"`
+	Scenario  string     `json:"scenario_clock,omitempty"` // e.g. "14:17" on the scenario's clock
+	Edge      Edge       `json:"edge"`
+	Endpoints []Endpoint `json:"endpoints"`
+	Services  []Service  `json:"services"`
+	Flags     []Flag     `json:"flags,omitempty"`
+	Loadgen   *Loadgen   `json:"loadgen,omitempty"`
+}
+
+// Edge is the all-traffic figure at the gateway.
+type Edge struct {
+	RPS       float64 `json:"rps"`
+	ErrorRate float64 `json:"error_rate"`
+	P99Ms     float64 `json:"p99_ms"`
+	Requests  float64 `json:"requests"`
+	Errors    float64 `json:"errors"`
+}
+
+// Endpoint is one edge route family.
+type Endpoint struct {
+	Route     string  `json:"route"`
+	RPS       float64 `json:"rps"`
+	ErrorRate float64 `json:"error_rate"`
+	P99Ms     float64 `json:"p99_ms"`
+	Requests  float64 `json:"requests"`
+	Errors    float64 `json:"errors"`
+}
+
+// Service is one role with the versions its live instances report.
+type Service struct {
+	Service   string     `json:"service"`
+	Versions  []string   `json:"versions"`
+	Healthy   bool       `json:"healthy"`
+	Instances []Instance `json:"instances,omitempty"`
+}
+
+// Instance is one container answering on the role's alias.
+type Instance struct {
+	Address    string `json:"address"`
+	Version    string `json:"version"`
+	SDKVersion string `json:"sdk_version,omitempty"`
+	Healthy    bool   `json:"healthy"`
+}
+
+// Flag is a feature flag row.
+type Flag struct {
+	Name           string `json:"name"`
+	Enabled        bool   `json:"enabled"`
+	RolloutPercent int    `json:"rollout_percent"`
+}
+
+// Loadgen counts what the load generator saw since it started.
+type Loadgen struct {
+	Sent    float64 `json:"sent"`
+	OK      float64 `json:"ok"`
+	Errors  float64 `json:"errors"`
+	Dropped float64 `json:"dropped"`
+}
+
+// Routes are the edge route families in display order.
+var Routes = []string{"/api/checkout", "/api/orders", "/api/payments", "/api/search", "/api/catalog", "/api/auth"}
+
+// Roles are the shop's service roles in display order.
+var Roles = []string{"gateway", "checkout", "orders", "payments", "provider", "catalog", "auth", "loadgen", "control"}

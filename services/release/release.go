@@ -48,9 +48,9 @@ const (
 
 // Fault ids.
 const (
-	FaultFlagLeak     = "flag-leak"
-	FaultSDKBreak     = "sdk-break"
-	FaultNotNullTrap  = "not-null-migration"
+	FaultFlagLeak    = "flag-leak"
+	FaultSDKBreak    = "sdk-break"
+	FaultNotNullTrap = "not-null-migration"
 )
 
 // AllFaults in catalogue order.

@@ -1,0 +1,46 @@
+//go:build unix
+
+package pgimage
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// mntDetach is MNT_DETACH, spelled out because syscall names it only on Linux.
+const mntDetach = 0x2
+
+// lockBuild serialises builds across processes (go test runs packages in
+// parallel, and each may ask for the image), so the tree is built once.
+func lockBuild(ctx context.Context, progress func(string)) (func(), error) {
+	path := filepath.Join(os.TempDir(), "sandbox-pgimage.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("build lock: %w", err)
+	}
+	told := false
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+		}
+		if err != syscall.EWOULDBLOCK {
+			f.Close()
+			return nil, fmt.Errorf("build lock %s: %w", path, err)
+		}
+		if !told {
+			progress(fmt.Sprintf("waiting for another build of %s (lock %s)", LocalRef, path))
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("build lock: %w", ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+}

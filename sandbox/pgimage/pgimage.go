@@ -1,0 +1,134 @@
+// Package pgimage makes sure a Postgres image exists on the Docker engine.
+//
+// It prefers the official image (postgres:16-alpine by default); where that
+// can't be found locally or pulled (air-gapped rooms, this project's CI), it
+// builds an equivalent image, sandbox/postgres:15-debian, from Debian's
+// packages with debootstrap and imports it through the Engine API.
+package pgimage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/jsonmessage"
+)
+
+const (
+	// DefaultRef is the image used when neither the caller nor EnvImage names one.
+	DefaultRef = "postgres:16-alpine"
+	// LocalRef is the image built from Debian's packages when DefaultRef can't be had.
+	LocalRef = "sandbox/postgres:15-debian"
+	// EnvImage overrides DefaultRef (a caller's explicit ref still wins).
+	EnvImage = "SANDBOX_POSTGRES_IMAGE"
+)
+
+// HealthCmd is a Docker healthcheck test that works for both the official
+// image and LocalRef. It probes TCP on purpose: both entrypoints initialise
+// through a socket-only server, so TCP answers only once the real server runs.
+var HealthCmd = []string{"CMD-SHELL", `pg_isready -h 127.0.0.1 -p 5432 -U "${POSTGRES_USER:-postgres}" -d "${POSTGRES_DB:-${POSTGRES_USER:-postgres}}"`}
+
+// pullTimeout bounds the pull attempt: without a registry it should fail at
+// once, but a black-holed network must not stall `sandbox up`.
+const pullTimeout = 30 * time.Second
+
+// builder builds LocalRef; injectable so the decision order is testable.
+type builder func(ctx context.Context, cli client.APIClient, progress func(string)) error
+
+// Ensure returns a Postgres image reference that exists on the engine.
+// ref is the caller's choice ("" = EnvImage, else DefaultRef). Order: ref
+// present locally; ref pulled; LocalRef present; LocalRef built.
+func Ensure(ctx context.Context, cli client.APIClient, ref string, progress func(step string)) (string, error) {
+	return ensure(ctx, cli, ref, progress, BuildLocal)
+}
+
+// ResolveRef applies the precedence caller > EnvImage > DefaultRef.
+func ResolveRef(ref string) string {
+	if ref != "" {
+		return ref
+	}
+	if env := os.Getenv(EnvImage); env != "" {
+		return env
+	}
+	return DefaultRef
+}
+
+func ensure(ctx context.Context, cli client.APIClient, ref string, progress func(string), build builder) (string, error) {
+	if progress == nil {
+		progress = func(string) {}
+	}
+	ref = ResolveRef(ref)
+
+	if present, err := imagePresent(ctx, cli, ref); err != nil {
+		return "", err
+	} else if present {
+		progress(fmt.Sprintf("postgres image %s: present", ref))
+		return ref, nil
+	}
+
+	if ref != LocalRef {
+		progress(fmt.Sprintf("postgres image %s: not present, pulling", ref))
+		pullErr := pull(ctx, cli, ref)
+		if pullErr == nil {
+			progress(fmt.Sprintf("postgres image %s: pulled", ref))
+			return ref, nil
+		}
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("pull %s: %w", ref, ctx.Err())
+		}
+		progress(fmt.Sprintf("postgres image %s: pull failed (%v); using local build %s", ref, pullErr, LocalRef))
+
+		present, err := imagePresent(ctx, cli, LocalRef)
+		if err != nil {
+			return "", err
+		}
+		if present {
+			progress(fmt.Sprintf("postgres image %s: present", LocalRef))
+			return LocalRef, nil
+		}
+	}
+
+	if err := build(ctx, cli, progress); err != nil {
+		return "", fmt.Errorf("build %s: %w", LocalRef, err)
+	}
+	return LocalRef, nil
+}
+
+func imagePresent(ctx context.Context, cli client.APIClient, ref string) (bool, error) {
+	_, err := cli.ImageInspect(ctx, ref)
+	if err == nil {
+		return true, nil
+	}
+	if client.IsErrNotFound(err) {
+		return false, nil
+	}
+	return false, fmt.Errorf("inspect image %s: %w", ref, err)
+}
+
+// pull reads the whole progress stream: the engine reports most pull failures
+// inside the stream, not as the HTTP status.
+func pull(ctx context.Context, cli client.APIClient, ref string) error {
+	ctx, cancel := context.WithTimeout(ctx, pullTimeout)
+	defer cancel()
+	rc, err := cli.ImagePull(ctx, ref, image.PullOptions{})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := jsonmessage.DisplayJSONMessagesStream(rc, io.Discard, 0, false, nil); err != nil {
+		return err
+	}
+	present, err := imagePresent(ctx, cli, ref)
+	if err != nil {
+		return err
+	}
+	if !present {
+		return errors.New("image not present after pull")
+	}
+	return nil
+}

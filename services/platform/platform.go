@@ -55,12 +55,22 @@ func (c Config) Duration(key string, def time.Duration) time.Duration {
 	return def
 }
 
+// ReleaseFile is where an image carries its release manifest.
+const ReleaseFile = "/etc/sandbox/release.json"
+
 // LoadConfig reads the SANDBOX_* environment for role.
 func LoadConfig(role string, getenv func(string) string) (Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	rel, err := release.Decode(getenv("SANDBOX_RELEASE"))
+	manifest := getenv("SANDBOX_RELEASE")
+	if manifest == "" {
+		// Images bake their release here; the env var wins so tests and `docker run -e` can override it.
+		if b, err := os.ReadFile(ReleaseFile); err == nil {
+			manifest = string(b)
+		}
+	}
+	rel, err := release.Decode(manifest)
 	if err != nil {
 		return Config{}, err
 	}

@@ -1,0 +1,50 @@
+package sandbox
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+func TestElfInfoTellsStaticFromDynamic(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("ELF check needs a linux host")
+	}
+	if testing.Short() {
+		t.Skip("builds two small binaries with the Go toolchain")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "main.go")
+	// net forces the cgo resolver when CGO is on, which makes a dynamic executable.
+	if err := os.WriteFile(src, []byte("package main\nimport _ \"net\"\nfunc main(){}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	build := func(out, cgo string) string {
+		cmd := exec.Command("go", "build", "-o", out, src)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED="+cgo, "GOFLAGS=")
+		cmd.Dir = dir
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Skipf("cannot build test binary (cgo=%s): %v %s", cgo, err, b)
+		}
+		return out
+	}
+	arch, static, err := elfInfo(build(filepath.Join(dir, "static"), "0"))
+	if err != nil || !static || arch != runtime.GOARCH {
+		t.Errorf("static build: arch=%s static=%v err=%v", arch, static, err)
+	}
+	if _, err := exec.LookPath("gcc"); err == nil {
+		_, static, err = elfInfo(build(filepath.Join(dir, "dynamic"), "1"))
+		if err != nil || static {
+			t.Errorf("cgo build reported static=%v err=%v, want dynamic", static, err)
+		}
+	}
+}
+
+func TestResolveBinaryRefusesNonLinuxEngine(t *testing.T) {
+	_, err := ResolveBinary(t.Context(), "windows", "amd64", t.TempDir(), func(string) {})
+	if err == nil {
+		t.Fatal("want an error for a windows engine")
+	}
+}

@@ -1,0 +1,214 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sandbox-labs/sandbox/faults"
+	"github.com/sandbox-labs/sandbox/sandbox"
+	"github.com/sandbox-labs/sandbox/services/release"
+	"github.com/sandbox-labs/sandbox/services/status"
+)
+
+// UpOptions are `sandbox up`'s flags.
+type UpOptions struct {
+	IO            IO
+	G             *Globals
+	Settings      sandbox.Settings
+	Faults        string
+	Baseline      time.Duration
+	Incident      bool
+	Wait          time.Duration
+	PostgresImage string
+}
+
+// NewCmdUp builds `sandbox up`; runF lets tests check flag parsing without an engine.
+func NewCmdUp(streams IO, g *Globals) *cobra.Command { return newCmdUp(streams, g, upRun) }
+
+func newCmdUp(streams IO, g *Globals, runF func(context.Context, *UpOptions) error) *cobra.Command {
+	o := &UpOptions{IO: streams, G: g, Settings: sandbox.DefaultSettings()}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Build and start a sandbox: the healthy v2.3.0 shop, then the bad v2.4.0 rollout",
+		Example: `  sandbox up                          # the card's incident, baseline one minute
+  sandbox up --name team-1 --seed 7   # a game-day team with varied details
+  sandbox up --incident=false         # stay healthy on v2.3.0
+  sandbox up --faults flag-leak,sdk-break --baseline 30s`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			return runF(c.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&o.Baseline, "baseline", time.Minute, "how long the shop runs healthy on v2.3.0 before v2.4.0 ships")
+	f.BoolVar(&o.Incident, "incident", true, "ship v2.4.0 after the baseline (false: stay healthy on v2.3.0)")
+	f.StringVar(&o.Faults, "faults", strings.Join(release.AllFaults, ","), "faults v2.4.0 ships with (comma-separated: "+strings.Join(release.AllFaults, ", ")+")")
+	f.Int64Var(&o.Settings.Seed, "seed", 0, "vary the details (cohort share, which payment path breaks); 0 reproduces the card")
+	f.Float64Var(&o.Settings.LoadRPS, "load-rps", o.Settings.LoadRPS, "load generator requests per second")
+	f.Float64Var(&o.Settings.NoiseRate, "noise", o.Settings.NoiseRate, "background error share at the edge (0.001 = 0.1%)")
+	f.StringVar(&o.Settings.ScrapeInterval, "scrape-interval", o.Settings.ScrapeInterval, "control room scrape interval")
+	f.StringVar(&o.PostgresImage, "postgres-image", envOr("SANDBOX_POSTGRES_IMAGE", "postgres:16-alpine"), "Postgres image (built locally from Debian packages when it cannot be pulled; env SANDBOX_POSTGRES_IMAGE)")
+	f.DurationVar(&o.Wait, "wait", 3*time.Minute, "how long to wait for steady traffic and for the spike")
+	return cmd
+}
+
+func (o *UpOptions) validate() error {
+	fs, err := ParseFaults(o.Faults)
+	if err != nil {
+		return err
+	}
+	o.Settings.Faults = fs
+	if o.Baseline < 0 {
+		return Usagef("--baseline must not be negative")
+	}
+	if o.Settings.LoadRPS <= 0 || o.Settings.LoadRPS > 500 {
+		return Usagef("--load-rps must be between 0 and 500, got %g", o.Settings.LoadRPS)
+	}
+	if o.Settings.NoiseRate < 0 || o.Settings.NoiseRate >= 0.05 {
+		return Usagef("--noise must be a fraction in [0, 0.05), got %g", o.Settings.NoiseRate)
+	}
+	if d, err := time.ParseDuration(o.Settings.ScrapeInterval); err != nil || d < 500*time.Millisecond || d > time.Minute {
+		return Usagef("--scrape-interval must be a duration between 500ms and 1m, got %q", o.Settings.ScrapeInterval)
+	}
+	o.Settings.PostgresImage = o.PostgresImage
+	return nil
+}
+
+// ParseFaults validates a comma-separated fault list against the catalogue.
+func ParseFaults(s string) ([]string, error) {
+	out := []string{}
+	if strings.TrimSpace(s) == "" || s == "none" {
+		return out, nil
+	}
+	seen := map[string]bool{}
+	for _, id := range strings.Split(s, ",") {
+		id = strings.TrimSpace(id)
+		if _, err := faults.Lookup(id); err != nil {
+			return nil, UsageError{err}
+		}
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+func upRun(ctx context.Context, o *UpOptions) error {
+	w := o.IO.ErrOut
+	name := o.G.Name
+	start := time.Now()
+	fmt.Fprintf(w, "Starting sandbox %q\n", name)
+	e, err := connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	ep, err := e.Up(ctx, sandbox.UpOptions{Name: name, Settings: o.Settings}, progressTo(w))
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; the partial sandbox was removed: %w", err)
+		}
+		return err
+	}
+	cr := sandbox.NewControlRoom(ep.Control)
+	_ = cr.Record(ctx, status.Event{Kind: status.EventSandboxUp, Actor: "cli", Detail: "sandbox up",
+		Data: map[string]string{"faults": strings.Join(o.Settings.Faults, ","), "seed": fmt.Sprint(o.Settings.Seed), "baseline": o.Baseline.String(), "incident": fmt.Sprint(o.Incident)}})
+	fmt.Fprintf(w, "  • waiting for steady traffic (%.0f rps)\n", o.Settings.LoadRPS)
+	if _, err := sandbox.WaitSteady(ctx, cr, o.Settings.LoadRPS, 10*time.Second, o.Wait); err != nil {
+		return fmt.Errorf("%w (the sandbox is still running; see `sandbox status --name %s`)", err, name)
+	}
+	fmt.Fprintf(w, "  • steady baseline traffic after %.1fs\n", time.Since(start).Seconds())
+	printWhere(w, name, ep)
+	if !o.Incident {
+		fmt.Fprintln(w, "\nThe shop stays healthy on v2.3.0 (--incident=false).")
+		return nil
+	}
+	fmt.Fprintf(w, "\nBaseline: the shop runs healthy on v2.3.0 for %s, then v2.4.0 ships (scenario clock 14:00).\n", o.Baseline)
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("interrupted during the baseline; the sandbox is still running on v2.3.0 (`sandbox down --name %s` removes it)", name)
+	case <-time.After(o.Baseline):
+	}
+	before, _ := cr.Status(ctx, clampWindow(o.Baseline))
+	fmt.Fprintln(w, "Deploying v2.4.0 (migrations, then a rolling replacement of orders, payments, checkout)")
+	at, _, err := e.RolloutV240(ctx, name, progressTo(w))
+	if err != nil {
+		return fmt.Errorf("rollout of v2.4.0: %w", err)
+	}
+	if len(o.Settings.Faults) == 0 {
+		fmt.Fprintln(w, "v2.4.0 shipped with no faults enabled.")
+		return nil
+	}
+	now, err := sandbox.WaitSpike(ctx, cr, 0.05, 15*time.Second, o.Wait)
+	if err != nil {
+		fmt.Fprintln(w, "warning: "+err.Error())
+	}
+	// Let the plateau settle so the page shows it, not the ramp.
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+	}
+	if s, err := cr.Status(ctx, 15*time.Second); err == nil {
+		now = s
+	}
+	printPage(o.IO.Out, name, at, before, now)
+	return nil
+}
+
+func clampWindow(d time.Duration) time.Duration {
+	if d < 10*time.Second {
+		return 10 * time.Second
+	}
+	if d > 5*time.Minute {
+		return 5 * time.Minute
+	}
+	return d
+}
+
+func printWhere(w io.Writer, name string, ep sandbox.Endpoints) {
+	flag := ""
+	if name != sandbox.DefaultName {
+		flag = " --name " + name
+	}
+	fmt.Fprintf(w, "\nSandbox %q is up.\n", name)
+	fmt.Fprintf(w, "  Shop (gateway):   %s   e.g. curl %s/api/catalog\n", ep.Gateway, ep.Gateway)
+	fmt.Fprintf(w, "  Control room:     %s\n", ep.Control)
+	fmt.Fprintf(w, "  Shop database:    %s\n", ep.DatabaseURL)
+	fmt.Fprintf(w, "  Status:           sandbox status%s   (--watch to follow)\n", flag)
+	fmt.Fprintf(w, "  Tear down:        sandbox down%s\n", flag)
+}
+
+func printPage(w io.Writer, name string, at time.Time, before, now status.Snapshot) {
+	affected, unaffected := sandbox.Classify(before, now)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "🚨 PAGE  [FIRING] HighErrorRate  shop-edge  severity=critical")
+	fmt.Fprintf(w, "   sandbox %s · scenario clock %s (deploy at 14:00; real %s UTC)\n", name, sandbox.ScenarioClock(at, time.Now()), at.Format("15:04:05"))
+	fmt.Fprintln(w, "   Deploy: v2.3.0 -> v2.4.0 at 14:00")
+	fmt.Fprintf(w, "   Error rate: %s -> %s\n", pct(before.Edge.ErrorRate), pct(now.Edge.ErrorRate))
+	fmt.Fprintf(w, "   P99 latency: %.0fms -> %.0fms\n", before.Edge.P99Ms, now.Edge.P99Ms)
+	fmt.Fprintf(w, "   Affected endpoints: %s\n", strings.Join(affected, ", "))
+	fmt.Fprintf(w, "   Not affected: %s\n", strings.Join(unaffected, ", "))
+	fmt.Fprintln(w, "   v2.4.0 changelog:")
+	for _, pr := range release.V240PRs {
+		fmt.Fprintf(w, "     - PR #%d: %s (%s)\n", pr.Number, pr.Title, pr.Service)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "You are on call. What do you do first?")
+	fmt.Fprintln(w, "  (sandbox status · sandbox changelog · sandbox logs <service> · sandbox hint · sandbox grade)")
+}
+
+func pct(f float64) string {
+	if f < 0.01 {
+		return fmt.Sprintf("%.2f%%", f*100)
+	}
+	return fmt.Sprintf("%.1f%%", f*100)
+}

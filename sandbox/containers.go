@@ -1,0 +1,207 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/docker/go-connections/nat"
+)
+
+// Memory limits per container: small enough that the whole shop fits a laptop, large enough for Go services.
+const (
+	serviceMemory  = 128 << 20
+	postgresMemory = 512 << 20
+)
+
+// LabelPrevious on a container names the release it replaced, so `rollback` needs no state file.
+const LabelPrevious = "io.sandbox.previous"
+
+// Instance is one running container of a sandbox.
+type Instance struct {
+	ID       string
+	Name     string
+	Service  string
+	Version  string
+	Previous string
+	State    string
+	Health   string
+	Created  time.Time
+}
+
+// Instances lists a sandbox's containers (optionally one service), oldest first.
+func (e *Engine) Instances(ctx context.Context, name string, service ...string) ([]Instance, error) {
+	list, err := e.ContainerList(ctx, container.ListOptions{All: true, Filters: NameFilter(name, service...)})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := make([]Instance, 0, len(list))
+	for _, c := range list {
+		n := ""
+		if len(c.Names) > 0 {
+			n = strings.TrimPrefix(c.Names[0], "/")
+		}
+		health := ""
+		if i := strings.Index(c.Status, "("); i >= 0 {
+			health = strings.Trim(c.Status[i:], "()")
+		}
+		out = append(out, Instance{ID: c.ID, Name: n, Service: c.Labels[LabelService], Version: c.Labels[LabelVersion],
+			Previous: c.Labels[LabelPrevious], State: c.State, Health: health, Created: time.Unix(c.Created, 0)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out, nil
+}
+
+// ContainerSpec is everything needed to start one sandbox container.
+type ContainerSpec struct {
+	Name     string // sandbox name
+	Service  string
+	Version  string
+	Previous string
+	Image    string
+	Env      []string
+	Publish  string // container port to publish on 127.0.0.1, e.g. "8080/tcp"
+	Mounts   map[string]string
+	Cmd      []string
+	Health   *container.HealthConfig
+	Root     bool // Postgres needs root to initialise its data dir; shop services never run as root
+}
+
+func randomSuffix() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// StartContainer creates and starts a container on the sandbox network with the service alias.
+func (e *Engine) StartContainer(ctx context.Context, s ContainerSpec) (string, error) {
+	labels := ResourceLabels(s.Name, s.Service, s.Version)
+	if s.Previous != "" {
+		labels[LabelPrevious] = s.Previous
+	}
+	cfg := &container.Config{Image: s.Image, Env: s.Env, Labels: labels, Cmd: s.Cmd, Healthcheck: s.Health}
+	stop := 12
+	cfg.StopTimeout = &stop
+	hc := &container.HostConfig{
+		NetworkMode: container.NetworkMode(NetworkName(s.Name)),
+		Resources:   container.Resources{Memory: serviceMemory},
+		SecurityOpt: []string{"no-new-privileges"},
+	}
+	if s.Root {
+		hc.Resources.Memory = postgresMemory
+		hc.ShmSize = 128 << 20
+	} else {
+		hc.ReadonlyRootfs = true
+		hc.CapDrop = []string{"ALL"}
+	}
+	if s.Publish != "" {
+		p := nat.Port(s.Publish)
+		cfg.ExposedPorts = nat.PortSet{p: {}}
+		hc.PortBindings = nat.PortMap{p: {{HostIP: "127.0.0.1", HostPort: ""}}}
+	}
+	for vol, target := range s.Mounts {
+		hc.Binds = append(hc.Binds, vol+":"+target)
+	}
+	cname := s.Name + "-" + s.Service + "-" + randomSuffix()
+	net := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+		NetworkName(s.Name): {Aliases: []string{s.Service, cname}},
+	}}
+	resp, err := e.ContainerCreate(ctx, cfg, hc, net, nil, cname)
+	if err != nil {
+		return "", fmt.Errorf("create %s container: %w", s.Service, err)
+	}
+	if err := e.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		_ = e.ContainerRemove(context.WithoutCancel(ctx), resp.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		return "", fmt.Errorf("start %s container: %w", s.Service, err)
+	}
+	return resp.ID, nil
+}
+
+// WaitHealthy polls the container's health until healthy, failing fast if it exits or turns unhealthy.
+func (e *Engine) WaitHealthy(ctx context.Context, id string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		ins, err := e.ContainerInspect(ctx, id)
+		if err != nil {
+			return fmt.Errorf("inspect container: %w", err)
+		}
+		st := ins.State
+		switch {
+		case st == nil:
+		case !st.Running && (st.Status == "exited" || st.Status == "dead"):
+			return fmt.Errorf("container %s exited (code %d): %s", strings.TrimPrefix(ins.Name, "/"), st.ExitCode, e.tailLogs(id, 15))
+		case st.Health == nil && st.Running:
+			return nil // no healthcheck: running is the best we know
+		case st.Health != nil && st.Health.Status == "healthy":
+			return nil
+		case st.Health != nil && st.Health.Status == "unhealthy":
+			return fmt.Errorf("container %s is unhealthy: %s", strings.TrimPrefix(ins.Name, "/"), e.tailLogs(id, 15))
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("container %s not healthy after %s: %s", strings.TrimPrefix(ins.Name, "/"), timeout, e.tailLogs(id, 15))
+			}
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (e *Engine) tailLogs(id string, lines int) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rc, err := e.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(lines)})
+	if err != nil {
+		return "(no logs: " + err.Error() + ")"
+	}
+	defer rc.Close()
+	var out bytes.Buffer
+	_, _ = stdcopy.StdCopy(&out, &out, io.LimitReader(rc, 64<<10))
+	return "last log lines:\n" + strings.TrimSpace(out.String())
+}
+
+// PublishedPort returns the 127.0.0.1 host port the engine chose for a container port.
+func (e *Engine) PublishedPort(ctx context.Context, id, port string) (string, error) {
+	ins, err := e.ContainerInspect(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("inspect container: %w", err)
+	}
+	return hostPort(ins.NetworkSettings, port)
+}
+
+func hostPort(ns *container.NetworkSettings, port string) (string, error) {
+	if ns == nil {
+		return "", fmt.Errorf("port %s is not published", port)
+	}
+	for _, b := range ns.Ports[nat.Port(port)] {
+		if b.HostPort != "" && (b.HostIP == "127.0.0.1" || b.HostIP == "") {
+			return "127.0.0.1:" + b.HostPort, nil
+		}
+	}
+	return "", fmt.Errorf("port %s is not published on 127.0.0.1", port)
+}
+
+// StopAndRemove drains a container with SIGTERM (the service finishes in-flight requests), then removes it.
+func (e *Engine) StopAndRemove(ctx context.Context, id string, grace time.Duration) error {
+	secs := int(grace.Seconds())
+	var errs []error
+	if err := e.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs}); err != nil {
+		errs = append(errs, fmt.Errorf("stop: %w", err))
+	}
+	if err := e.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+		errs = append(errs, fmt.Errorf("remove: %w", err))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,189 @@
+package sandbox
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/pkg/jsonmessage"
+
+	"github.com/sandbox-labs/sandbox/services/release"
+)
+
+// Roles that run from the sandbox binary, in start order.
+var Roles = []string{"provider", "catalog", "auth", "payments", "orders", "checkout", "gateway", "control", "loadgen"}
+
+// ShopRoles are the roles a release deploys (control room and load generator are infrastructure, not shop).
+var ShopRoles = []string{"gateway", "checkout", "orders", "payments", "provider", "catalog", "auth"}
+
+// IsRole reports whether role is one of the sandbox's service roles.
+func IsRole(role string) bool {
+	for _, r := range Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// BaseImageRef names the image holding just the binary; every role image builds on it, so they all share one
+// layer on disk.
+func BaseImageRef(b Binary) string { return "sandbox-base:" + b.SHA[:12] }
+
+type tarFile struct {
+	name string
+	mode int64
+	uid  int
+	body []byte
+	dir  bool
+	path string // copy from disk instead of body
+}
+
+func buildContext(files []tarFile) (io.Reader, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		hdr := &tar.Header{Name: f.name, Mode: f.mode, Uid: f.uid, Gid: f.uid, ModTime: time.Unix(0, 0)}
+		if f.dir {
+			hdr.Typeflag = tar.TypeDir
+			if err := tw.WriteHeader(hdr); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		body := f.body
+		if f.path != "" {
+			b, err := os.ReadFile(f.path)
+			if err != nil {
+				return nil, err
+			}
+			body = b
+		}
+		hdr.Typeflag = tar.TypeReg
+		hdr.Size = int64(len(body))
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(body); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return &buf, nil
+}
+
+// runBuild sends a classic-builder build (no BuildKit: a FROM scratch build then needs no registry) and
+// waits for it, returning the daemon's error message if the build failed.
+func (e *Engine) runBuild(ctx context.Context, ctxTar io.Reader, tag string, labels map[string]string) error {
+	resp, err := e.ImageBuild(ctx, ctxTar, build.ImageBuildOptions{
+		Tags: []string{tag}, Labels: labels, Remove: true, ForceRemove: true, Version: build.BuilderV1,
+	})
+	if err != nil {
+		return fmt.Errorf("build %s: %w", tag, err)
+	}
+	defer resp.Body.Close()
+	if err := jsonmessage.DisplayJSONMessagesStream(resp.Body, io.Discard, 0, false, nil); err != nil {
+		return fmt.Errorf("build %s: %w", tag, err)
+	}
+	return nil
+}
+
+func (e *Engine) imageLabels(ctx context.Context, ref string) (map[string]string, bool) {
+	ins, err := e.ImageInspect(ctx, ref)
+	if err != nil || ins.Config == nil {
+		return nil, false
+	}
+	return ins.Config.Labels, true
+}
+
+// EnsureBaseImage builds sandbox-base:<sha> from the binary unless it exists.
+func (e *Engine) EnsureBaseImage(ctx context.Context, b Binary, progress func(string)) (string, error) {
+	ref := BaseImageRef(b)
+	if _, ok := e.imageLabels(ctx, ref); ok {
+		return ref, nil
+	}
+	progress("building base image " + ref)
+	dockerfile := "FROM scratch\nCOPY sandbox /sandbox\nCOPY --chown=65534:65534 data/ /data/\nCOPY --chown=65534:65534 tmp/ /tmp/\n"
+	tr, err := buildContext([]tarFile{
+		{name: "Dockerfile", mode: 0o644, body: []byte(dockerfile)},
+		{name: "sandbox", mode: 0o755, path: b.Path},
+		{name: "data/", mode: 0o755, dir: true},
+		{name: "tmp/", mode: 0o1777, dir: true},
+	})
+	if err != nil {
+		return "", fmt.Errorf("build context: %w", err)
+	}
+	labels := map[string]string{LabelImage: "true", LabelBinary: b.SHA, LabelService: "base"}
+	if err := e.runBuild(ctx, tr, ref, labels); err != nil {
+		return "", err
+	}
+	return ref, nil
+}
+
+// EnsureRoleImage builds <name>/<role>:<version> carrying rel's manifest, unless an identical one exists.
+func (e *Engine) EnsureRoleImage(ctx context.Context, name, role string, rel release.Release, b Binary) (string, error) {
+	ref := ImageRef(name, role, rel.Version)
+	manifest := rel.Encode()
+	if l, ok := e.imageLabels(ctx, ref); ok && l[LabelBinary] == b.SHA && l[LabelRelease] == manifest {
+		return ref, nil
+	}
+	dockerfile := strings.Join([]string{
+		"FROM " + BaseImageRef(b),
+		"COPY release.json /etc/sandbox/release.json",
+		"ENV SANDBOX_SERVICE=" + role,
+		"USER 65534:65534",
+		"EXPOSE 8080",
+		`HEALTHCHECK --interval=1s --timeout=2s --start-period=20s --retries=3 CMD ["/sandbox","healthcheck"]`,
+		`ENTRYPOINT ["/sandbox","serve","` + role + `"]`,
+	}, "\n") + "\n"
+	tr, err := buildContext([]tarFile{
+		{name: "Dockerfile", mode: 0o644, body: []byte(dockerfile)},
+		{name: "release.json", mode: 0o644, body: []byte(manifest)},
+	})
+	if err != nil {
+		return "", fmt.Errorf("build context: %w", err)
+	}
+	labels := map[string]string{LabelImage: "true", LabelManaged: "true", LabelName: name, LabelService: role,
+		LabelVersion: rel.Version, LabelRelease: manifest, LabelBinary: b.SHA}
+	if err := e.runBuild(ctx, tr, ref, labels); err != nil {
+		return "", err
+	}
+	return ref, nil
+}
+
+// EnsureRelease builds every role's image for rel in sandbox name.
+func (e *Engine) EnsureRelease(ctx context.Context, name string, rel release.Release, b Binary, progress func(string)) error {
+	progress(fmt.Sprintf("building %s images for %s", rel.Version, name))
+	for _, role := range Roles {
+		if _, err := e.EnsureRoleImage(ctx, name, role, rel, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Releases lists the releases that exist for sandbox name, read back from the images' manifest labels.
+func (e *Engine) Releases(ctx context.Context, name string) (map[string]release.Release, error) {
+	imgs, err := e.ImageList(ctx, image.ListOptions{Filters: NameFilter(name, "checkout")})
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	out := map[string]release.Release{}
+	for _, im := range imgs {
+		var rel release.Release
+		if err := json.Unmarshal([]byte(im.Labels[LabelRelease]), &rel); err == nil && rel.Version != "" {
+			out[rel.Version] = rel
+		}
+	}
+	return out, nil
+}

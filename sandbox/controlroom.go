@@ -66,7 +66,9 @@ func (c *ControlRoom) State(ctx context.Context) (json.RawMessage, error) {
 }
 
 // Get fetches any control room JSON path into v.
-func (c *ControlRoom) Get(ctx context.Context, path string, v any) error { return c.getJSON(ctx, path, v) }
+func (c *ControlRoom) Get(ctx context.Context, path string, v any) error {
+	return c.getJSON(ctx, path, v)
+}
 
 // Post sends v as JSON to a control room path.
 func (c *ControlRoom) Post(ctx context.Context, path string, v any) error {

@@ -9,10 +9,13 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/sandbox-labs/sandbox/sandbox"
+	"github.com/sandbox-labs/sandbox/services/status"
 )
 
 // Exit codes.
@@ -81,6 +84,12 @@ and lets you work the incident: roll back, fix forward, and get graded on the li
 			if err := sandbox.ValidateName(g.Name); err != nil {
 				return UsageError{err}
 			}
+		}
+		return nil
+	}
+	root.PersistentPostRunE = func(c *cobra.Command, args []string) error {
+		if _, skip := noRecord[c.Name()]; !skip {
+			recordRun(c, g.Name, args)
 		}
 		return nil
 	}
@@ -171,4 +180,37 @@ func connect(ctx context.Context) (*sandbox.Engine, error) { return sandbox.Conn
 
 func progressTo(w io.Writer) sandbox.Progress {
 	return func(s string) { fmt.Fprintln(w, "  • "+s) }
+}
+
+// noRecord are commands that are not evidence of how the trainee worked the incident.
+var noRecord = map[string]struct{}{"up": {}, "down": {}, "serve": {}, "healthcheck": {}, "images": {}, "bench": {}, "help": {}, "completion": {}, "sandbox": {}}
+
+// recordRun posts the command the trainee ran to the control room's timeline (best effort: a sandbox that
+// is not running has no timeline to write).
+func recordRun(c *cobra.Command, name string, args []string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Context()), 3*time.Second)
+	defer cancel()
+	e, err := sandbox.Connect(ctx)
+	if err != nil {
+		return
+	}
+	defer e.Close()
+	ep, err := e.Endpoints(ctx, name)
+	if err != nil || ep.Control == "" {
+		return
+	}
+	argv := strings.TrimSpace(strings.TrimPrefix(c.CommandPath(), c.Root().Name()))
+	if len(args) > 0 {
+		argv += " " + strings.Join(args, " ")
+	}
+	var flags []string
+	c.Flags().Visit(func(f *pflag.Flag) {
+		if f.Name != "name" {
+			flags = append(flags, "--"+f.Name+"="+f.Value.String())
+		}
+	})
+	if len(flags) > 0 {
+		argv += " " + strings.Join(flags, " ")
+	}
+	_ = sandbox.NewControlRoom(ep.Control).Record(ctx, status.Event{Kind: status.EventCommand, Actor: "trainee", Detail: argv})
 }

@@ -89,7 +89,6 @@ func statusRun(ctx context.Context, o *StatusOptions) error {
 	if err != nil {
 		return err
 	}
-	recordCommand(ctx, cr, "status")
 	if o.Output == "json" {
 		enc := json.NewEncoder(o.IO.Out)
 		enc.SetIndent("", "  ")
@@ -138,12 +137,4 @@ func PrintStatus(w io.Writer, s status.Snapshot) {
 			fmt.Fprintf(w, "flag %s: %s\n", f.Name, state)
 		}
 	}
-}
-
-// recordCommand tells the control room which sandbox command the trainee ran (evidence for the grader).
-func recordCommand(ctx context.Context, cr *sandbox.ControlRoom, argv string) {
-	if cr == nil {
-		return
-	}
-	_ = cr.Record(ctx, status.Event{Kind: status.EventCommand, Actor: "trainee", Detail: argv})
 }

@@ -32,7 +32,6 @@ func watchRun(ctx context.Context, o *StatusOptions) error {
 		return err
 	}
 	defer e.Close()
-	recordCommand(ctx, cr, "status --watch")
 	width, height, isTerm := 80, 24, false
 	if f, ok := o.IO.Out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		isTerm = true

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 )
 
@@ -51,7 +52,7 @@ func ResolveBinary(ctx context.Context, engineOS, engineArch, cacheDir string, p
 	if engineOS != "linux" {
 		return Binary{}, fmt.Errorf("the Docker engine runs %s/%s containers; the sandbox needs Linux containers (switch the engine to Linux containers)", engineOS, engineArch)
 	}
-	if exe, err := os.Executable(); err == nil && runtime.GOOS == "linux" {
+	if exe, err := os.Executable(); err == nil && runtime.GOOS == "linux" && isSandboxMain() {
 		if arch, static, err := elfInfo(exe); err == nil && static && arch == engineArch {
 			return hashBinary(exe)
 		}
@@ -75,6 +76,13 @@ func ResolveBinary(ctx context.Context, engineOS, engineArch, cacheDir string, p
 		return Binary{}, fmt.Errorf("build service binary: %w\n%s", err, strings.TrimSpace(string(b)))
 	}
 	return hashBinary(out)
+}
+
+// isSandboxMain reports whether this process is the sandbox command itself (not, say, a test binary that
+// links the library but cannot serve roles).
+func isSandboxMain() bool {
+	bi, ok := debug.ReadBuildInfo()
+	return ok && bi.Path == "github.com/sandbox-labs/sandbox/cmd/sandbox"
 }
 
 func hashBinary(path string) (Binary, error) {

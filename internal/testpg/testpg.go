@@ -1,0 +1,223 @@
+// Package testpg gives integration tests a real, throwaway Postgres container.
+package testpg
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/docker/go-connections/nat"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sandbox-labs/sandbox/sandbox/pgimage"
+)
+
+// Credentials of every Start'ed database; they match the shop's own
+// (docs/ARCHITECTURE.md) so connection code can be tested as it runs.
+const (
+	User     = "shop"
+	Password = "shop"
+	Database = "shop"
+)
+
+const readyTimeout = 60 * time.Second
+
+var (
+	imageMu  sync.Mutex
+	imageRef string
+)
+
+// Docker returns a client for the local engine, or skips the test when
+// running under -short or when no engine answers.
+func Docker(t testing.TB) client.APIClient {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a Docker engine: skipped under -short")
+	}
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Skipf("needs a Docker engine: client: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(ctx); err != nil {
+		cli.Close()
+		t.Skipf("needs a Docker engine: none answers at %s: %v", cli.DaemonHost(), err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// Start runs a fresh Postgres container for t and returns its URL
+// (postgres://shop:shop@127.0.0.1:<port>/shop?sslmode=disable) once a real
+// connection succeeds. The container and its volumes are removed when t ends.
+func Start(t testing.TB) string {
+	t.Helper()
+	cli := Docker(t)
+	ctx := context.Background()
+
+	ref, err := ensureImage(ctx, cli, t)
+	if err != nil {
+		t.Fatalf("testpg: postgres image: %v", err)
+	}
+
+	id, u := startContainer(t, cli, ref, []string{
+		"POSTGRES_USER=" + User,
+		"POSTGRES_PASSWORD=" + Password,
+		"POSTGRES_DB=" + Database,
+	})
+	if err := waitReady(ctx, cli, id, u); err != nil {
+		t.Fatalf("testpg: postgres container %.12s (%s): %v\ncontainer logs:\n%s", id, ref, err, logs(cli, id))
+	}
+	return u
+}
+
+// startContainer creates and starts a labelled container whose removal is
+// registered before it starts, and returns its ID and URL.
+func startContainer(t testing.TB, cli client.APIClient, ref string, env []string) (id, dsn string) {
+	t.Helper()
+	ctx := context.Background()
+	name := "sandbox-testpg-" + randomHex(6)
+	created, err := cli.ContainerCreate(ctx,
+		&container.Config{
+			Image: ref,
+			Env:   env,
+			// Durability is worthless for a throwaway database and costs seconds.
+			Cmd:          []string{"postgres", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"},
+			ExposedPorts: nat.PortSet{"5432/tcp": {}},
+			Labels: map[string]string{
+				"io.sandbox.test":    "true",
+				"io.sandbox.managed": "true",
+				"io.sandbox.service": "postgres",
+			},
+		},
+		&container.HostConfig{
+			PortBindings: nat.PortMap{"5432/tcp": {{HostIP: "127.0.0.1", HostPort: ""}}},
+		},
+		nil, nil, name)
+	if err != nil {
+		t.Fatalf("testpg: create container: %v", err)
+	}
+	id = created.ID
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+			t.Errorf("testpg: remove container %s: %v", name, err)
+		}
+	})
+
+	if err := cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		t.Fatalf("testpg: start container: %v", err)
+	}
+	port, err := hostPort(ctx, cli, id)
+	if err != nil {
+		t.Fatalf("testpg: %v\n%s", err, logs(cli, id))
+	}
+	dsn = (&url.URL{
+		Scheme:   "postgres",
+		User:     url.UserPassword(User, Password),
+		Host:     net.JoinHostPort("127.0.0.1", port),
+		Path:     "/" + Database,
+		RawQuery: "sslmode=disable",
+	}).String()
+	return id, dsn
+}
+
+// ensureImage shares one image lookup (and at most one build) among the
+// tests of a process; a failure is not cached so a later test may retry.
+func ensureImage(ctx context.Context, cli client.APIClient, t testing.TB) (string, error) {
+	imageMu.Lock()
+	defer imageMu.Unlock()
+	if imageRef != "" {
+		return imageRef, nil
+	}
+	ref, err := pgimage.Ensure(ctx, cli, "", func(step string) { t.Logf("testpg: %s", step) })
+	if err != nil {
+		return "", err
+	}
+	imageRef = ref
+	return ref, nil
+}
+
+// hostPort reads the engine-chosen port; it is set once the container runs.
+func hostPort(ctx context.Context, cli client.APIClient, id string) (string, error) {
+	info, err := cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("inspect container: %w", err)
+	}
+	if info.NetworkSettings != nil {
+		for _, b := range info.NetworkSettings.Ports["5432/tcp"] {
+			if b.HostPort != "" {
+				return b.HostPort, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no host port published for 5432/tcp")
+}
+
+// waitReady polls until a real login succeeds, failing at once if the
+// container stops: waiting out the timeout then would only hide the cause.
+func waitReady(ctx context.Context, cli client.APIClient, id, u string) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	var lastErr error
+	for {
+		info, err := cli.ContainerInspect(ctx, id)
+		if err != nil {
+			return fmt.Errorf("inspect container: %w", err)
+		}
+		if info.State != nil && !info.State.Running {
+			return fmt.Errorf("container exited (status %s, code %d) before accepting connections", info.State.Status, info.State.ExitCode)
+		}
+
+		attempt, cancelAttempt := context.WithTimeout(ctx, 5*time.Second)
+		conn, err := pgx.Connect(attempt, u)
+		if err == nil {
+			err = conn.Ping(attempt)
+			conn.Close(attempt)
+		}
+		cancelAttempt()
+		if err == nil {
+			return nil
+		}
+		lastErr = err
+
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not ready after %s: %w", readyTimeout, lastErr)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func logs(cli client.APIClient, id string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rc, err := cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "100"})
+	if err != nil {
+		return fmt.Sprintf("(logs unavailable: %v)", err)
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if _, err := stdcopy.StdCopy(&buf, &buf, rc); err != nil {
+		fmt.Fprintf(&buf, "\n(reading logs: %v)", err)
+	}
+	return buf.String()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

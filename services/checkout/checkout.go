@@ -169,6 +169,12 @@ func (s *Service) applyDiscount(ctx context.Context, req Request) (int, error) {
 		return 0, nil
 	}
 	pct, err := s.validateDiscount(ctx, req.DiscountCode)
+	s.recordValidation(err)
+	return pct, err
+}
+
+// recordValidation counts a validation: invalid codes (4xx) apart from failures (5xx).
+func (s *Service) recordValidation(err error) {
 	var de *discountError
 	switch {
 	case errors.As(err, &de) && de.status < 500:
@@ -178,7 +184,6 @@ func (s *Service) applyDiscount(ctx context.Context, req Request) (int, error) {
 	default:
 		s.validations.WithLabelValues("ok").Inc()
 	}
-	return pct, err
 }
 
 // validateDiscount checks the code the UI's discount field sent. It assumes the field is always present.

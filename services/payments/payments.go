@@ -73,7 +73,7 @@ type Service struct {
 	v3          *sdk3.Client
 	v4          *sdk4.Client
 	sdkVersion  string
-	legacyPath  string
+	storedPath  string
 	legacyShape bool
 	retry       bool
 	charges     *prometheus.CounterVec
@@ -84,7 +84,7 @@ func New(cfg platform.Config, log *zap.Logger, store Store, providerURL string, 
 	rel := cfg.Release
 	s := &Service{rel: rel, log: log, store: store,
 		v3: sdk3.New(providerURL, hc), v4: sdk4.New(providerURL, hc),
-		sdkVersion: rel.SDKVersion(), legacyPath: LegacyPath(cfg.Seed),
+		sdkVersion: rel.SDKVersion(), storedPath: StoredCredentialPath(cfg.Seed),
 		legacyShape: rel.FaultActive(release.FaultSDKBreak) && !rel.HasPatch(PatchCallV4Signature),
 		retry:       rel.HasPatch(PatchRetryCharge),
 		charges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "payments_charges_total",

@@ -171,8 +171,8 @@ func TestV240SavedCardHitsNoSuchMethod(t *testing.T) {
 }
 
 func TestSeedMovesTheBrokenPath(t *testing.T) {
-	if LegacyPath(0) != MethodSavedCard || LegacyPath(3) != MethodWallet || LegacyPath(4) != MethodSavedCard {
-		t.Fatal("LegacyPath does not follow the seed")
+	if StoredCredentialPath(0) != MethodSavedCard || StoredCredentialPath(3) != MethodWallet || StoredCredentialPath(4) != MethodSavedCard {
+		t.Fatal("StoredCredentialPath does not follow the seed")
 	}
 	f := newFixture(t, release.V240(nil, 3), 3)
 	if code, _ := f.post(t, "/charge", ChargeRequest{OrderID: 1, AmountCents: 100, PaymentMethod: MethodSavedCard}); code != http.StatusCreated {

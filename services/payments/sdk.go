@@ -18,9 +18,10 @@ const (
 	MethodWallet    = "wallet"
 )
 
-// LegacyPath is the one payment path PR #901 left wired to the payment-sdk 3.x Charge shape. The card's
-// default (seed 0) is saved_card; other seeds pick saved_card or wallet, so a trainee cannot memorise it.
-func LegacyPath(seed int64) string {
+// StoredCredentialPath is the payment path that charges a stored credential through chargeStoredCredential,
+// the one path PR #901 left wired to the payment-sdk 3.x Charge shape. The card's default (seed 0) is
+// saved_card; other seeds pick saved_card or wallet, so a trainee cannot memorise it.
+func StoredCredentialPath(seed int64) string {
 	if seed == 0 || seed%2 == 0 {
 		return MethodSavedCard
 	}
@@ -125,7 +126,7 @@ func (s *Service) callProvider(ctx context.Context, path string, req ChargeReque
 		err error
 	)
 	// PR #901 (fault sdk-break): one stored-credential path was not moved to the 4.0 signature.
-	if path == s.legacyPath && s.legacyShape {
+	if path == s.storedPath && s.legacyShape {
 		r, err = chargeStoredCredential(client, amount)
 	} else {
 		r, err = client.Charge(amount, opts)

@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Run(context.Background(), args, IO{In: strings.NewReader(""), Out: &out, ErrOut: &errb})
+	return out.String(), errb.String(), code
+}
+
+func TestUsageErrorsExitTwo(t *testing.T) {
+	// Every case must fail before touching the engine, so this runs without Docker.
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, "unknown command"},
+		{[]string{"up", "--bogus"}, "unknown flag"},
+		{[]string{"up", "--name", "Bad_Name"}, "invalid sandbox name"},
+		{[]string{"up", "--faults", "flag-leak,nope"}, "nope"},
+		{[]string{"up", "--load-rps", "0"}, "--load-rps"},
+		{[]string{"up", "--noise", "0.5"}, "--noise"},
+		{[]string{"up", "--scrape-interval", "soon"}, "--scrape-interval"},
+		{[]string{"status", "--output", "yaml"}, "unknown --output"},
+		{[]string{"status", "--window", "1ms"}, "--window"},
+		{[]string{"deploy", "checkout"}, "takes a service"},
+		{[]string{"deploy", "kitchen", "v2.3.0"}, "unknown service"},
+		{[]string{"rollback", "kitchen"}, "unknown service"},
+		{[]string{"migrate", "sideways"}, "unknown migrate action"},
+		{[]string{"migrate", "down", "42"}, "unknown migration id"},
+		{[]string{"flags", "set", "discount_codes", "150"}, "percentage"},
+		{[]string{"flags", "toggle"}, "usage"},
+		{[]string{"logs", "kitchen"}, "unknown service"},
+		{[]string{"logs", "orders", "--since", "yesterday"}, "--since"},
+		{[]string{"sql", "  "}, "empty SQL"},
+		{[]string{"down", "extra"}, "unknown command"},
+	}
+	for _, c := range cases {
+		_, stderr, code := run(t, c.args...)
+		if code != ExitUsage {
+			t.Errorf("%v: exit %d, want %d (stderr %q)", c.args, code, ExitUsage, stderr)
+		}
+		if !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: stderr %q does not mention %q", c.args, stderr, c.want)
+		}
+	}
+}
+
+func TestNoEngineIsAClearError(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	_, stderr, code := run(t, "status")
+	if code != ExitNoEngine {
+		t.Fatalf("exit %d, want %d; stderr %q", code, ExitNoEngine, stderr)
+	}
+	if !strings.Contains(stderr, "no Docker engine answered") || !strings.Contains(stderr, "start Docker") {
+		t.Errorf("stderr %q should say no engine answered and what to do", stderr)
+	}
+}
+
+func TestUpFlagsReachOptions(t *testing.T) {
+	var got *UpOptions
+	cmd := newCmdUp(IO{Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}, &Globals{Name: "team-1"}, func(_ context.Context, o *UpOptions) error {
+		got = o
+		return nil
+	})
+	cmd.SetArgs([]string{"--baseline", "20s", "--faults", "sdk-break, flag-leak", "--seed", "7", "--load-rps", "25", "--incident=false"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.Baseline != 20*time.Second || got.Incident || got.Settings.Seed != 7 || got.Settings.LoadRPS != 25 {
+		t.Errorf("options not parsed: %+v", got)
+	}
+	if strings.Join(got.Settings.Faults, ",") != "sdk-break,flag-leak" {
+		t.Errorf("faults = %v", got.Settings.Faults)
+	}
+}
+
+func TestParseFlagValue(t *testing.T) {
+	for in, want := range map[string][2]int{"on": {1, 100}, "off": {0, 0}, "15": {1, 15}, "15%": {1, 15}, "0": {0, 0}} {
+		en, pct, err := parseFlagValue(in)
+		if err != nil || (en != (want[0] == 1)) || pct != want[1] {
+			t.Errorf("parseFlagValue(%q) = %v %d %v, want %v", in, en, pct, err, want)
+		}
+	}
+	for _, bad := range []string{"-1", "101", "maybe", ""} {
+		if _, _, err := parseFlagValue(bad); err == nil {
+			t.Errorf("parseFlagValue(%q) accepted", bad)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 )
 
 // ScrapedRoles are the aliases the control room resolves and scrapes (itself excluded).
@@ -24,17 +26,34 @@ func DNSDiscoverer(lookup LookupHost, port string) Discoverer {
 		lookup = net.DefaultResolver.LookupHost
 	}
 	return func(ctx context.Context) map[string][]string {
-		out := map[string][]string{}
+		var (
+			mu  sync.Mutex
+			wg  sync.WaitGroup
+			out = map[string][]string{}
+		)
+		// Concurrently and with a timeout: an alias nobody holds may be forwarded to an upstream resolver
+		// that never answers, and must not hold up the scrape of the others.
 		for _, role := range ScrapedRoles {
-			addrs, err := lookup(ctx, role)
-			if err != nil {
-				continue
-			}
-			for _, a := range addrs {
-				out[role] = append(out[role], net.JoinHostPort(a, port))
-			}
-			sort.Strings(out[role])
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				lctx, cancel := context.WithTimeout(ctx, time.Second)
+				defer cancel()
+				addrs, err := lookup(lctx, role)
+				if err != nil || len(addrs) == 0 {
+					return
+				}
+				var hp []string
+				for _, a := range addrs {
+					hp = append(hp, net.JoinHostPort(a, port))
+				}
+				sort.Strings(hp)
+				mu.Lock()
+				out[role] = hp
+				mu.Unlock()
+			}()
 		}
+		wg.Wait()
 		return out
 	}
 }

@@ -66,6 +66,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 		case "$f" in
 		*.sh)
 			echo "running $f"
+			# shellcheck disable=SC1090 # init scripts are the user's, as in the official image.
 			. "$f"
 			;;
 		*.sql)

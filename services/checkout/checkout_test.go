@@ -89,6 +89,7 @@ type fixture struct {
 	orders *fakeOrders
 	store  *fakeStore
 	logs   *observer.ObservedLogs
+	calls  int
 }
 
 func newFixture(t *testing.T, rel release.Release) *fixture {
@@ -110,7 +111,8 @@ func newFixture(t *testing.T, rel release.Release) *fixture {
 func (f *fixture) checkout(t *testing.T, body string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/checkout", bytes.NewBufferString(body))
-	req.Header.Set("Idempotency-Key", "k-1")
+	f.calls++
+	req.Header.Set("Idempotency-Key", "k-"+jsonInt(int64(f.calls)))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +199,7 @@ func TestFlagLeakFailsRequestsWithoutCode(t *testing.T) {
 		t.Fatalf("ok=%v invalid=%v", f.validations("ok"), f.validations("invalid"))
 	}
 	call := f.orders.calls[0]
-	if call["total_cents"].(float64) != 5400 || call["discount_code"] != "SAVE10" || f.orders.keys[0] != "k-1" {
+	if call["total_cents"].(float64) != 5400 || call["discount_code"] != "SAVE10" || f.orders.keys[0] != "k-3" {
 		t.Fatalf("orders call %v key %q", call, f.orders.keys[0])
 	}
 	if md := call["metadata"].(map[string]any); md["discount_ui"] != true {

@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,39 +26,8 @@ import (
 	"github.com/docker/docker/pkg/jsonmessage"
 )
 
-//go:embed entrypoint.sh
-var entrypointScript string
-
-const (
-	// EnvMirror overrides the Debian mirror debootstrap downloads from.
-	EnvMirror     = "SANDBOX_DEBIAN_MIRROR"
-	defaultMirror = "http://deb.debian.org/debian"
-	suite         = "bookworm"
-	pgMajor       = "15"
-	pgBin         = "/usr/lib/postgresql/" + pgMajor + "/bin"
-	entrypoint    = "/usr/local/bin/docker-entrypoint.sh"
-	heartbeat     = 15 * time.Second
-)
-
-// importChanges are the Dockerfile instructions applied on import; with
-// finishDockerfile they give the imported tree the runtime contract of the
-// official image.
-var importChanges = []string{
-	"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:" + pgBin,
-	"ENV PGDATA=/var/lib/postgresql/data",
-	// glibc's built-in C.UTF-8 gives UTF8 databases, like the official image.
-	"ENV LANG=C.UTF-8",
-	"VOLUME /var/lib/postgresql/data",
-	`ENTRYPOINT ["` + entrypoint + `"]`,
-	`CMD ["postgres"]`,
-	"EXPOSE 5432",
-	"LABEL io.sandbox.image=true io.sandbox.service=postgres io.sandbox.version=15-debian",
-}
-
-// finishDockerfile adds what import can't: engines up to at least 20.10
-// refuse STOPSIGNAL as an import change. SIGINT is postgres' fast shutdown,
-// as in the official image. The classic builder needs no pull for it.
-const finishDockerfile = "FROM %s\nSTOPSIGNAL SIGINT\n"
+// heartbeat paces progress during the silent minutes of debootstrap.
+const heartbeat = 15 * time.Second
 
 // BuildLocal builds LocalRef with debootstrap and imports it. It needs root
 // and the debootstrap binary, and reuses LocalRef if another process built it
@@ -81,9 +49,9 @@ func BuildLocal(ctx context.Context, cli client.APIClient, progress func(step st
 		return err
 	}
 	defer unlock()
-	if present, err := imagePresent(ctx, cli, LocalRef); err != nil {
+	if _, current, err := localImage(ctx, cli); err != nil {
 		return err
-	} else if present {
+	} else if current {
 		progress(fmt.Sprintf("postgres image %s: built by another process", LocalRef))
 		return nil
 	}
@@ -253,7 +221,7 @@ func importTree(ctx context.Context, cli client.APIClient, rootfs string) error 
 		return fmt.Errorf("import rootfs: unexpected reply %q", id)
 	}
 
-	buildCtx, err := dockerfileContext(fmt.Sprintf(finishDockerfile, id))
+	buildCtx, err := dockerfileContext(fmt.Sprintf(finishDockerfile, id, recipeHash()))
 	if err != nil {
 		return err
 	}

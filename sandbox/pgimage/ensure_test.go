@@ -10,6 +10,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 )
 
 // fakeEngine implements only the image calls Ensure makes; any other call
@@ -17,6 +18,7 @@ import (
 type fakeEngine struct {
 	client.APIClient
 	images   map[string]bool
+	stale    bool // LocalRef was built by another recipe
 	pullable map[string]bool
 	pullErr  string // error reported inside the pull stream
 	calls    []string
@@ -25,7 +27,11 @@ type fakeEngine struct {
 func (f *fakeEngine) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
 	f.calls = append(f.calls, "inspect "+ref)
 	if f.images[ref] {
-		return image.InspectResponse{ID: "sha256:" + ref}, nil
+		cfg := &dockerspec.DockerOCIImageConfig{}
+		if ref == LocalRef && !f.stale {
+			cfg.Labels = map[string]string{RecipeLabel: recipeHash()}
+		}
+		return image.InspectResponse{ID: "sha256:" + ref, Config: cfg}, nil
 	}
 	return image.InspectResponse{}, errdefs.NotFound(errors.New("no such image: " + ref))
 }
@@ -53,6 +59,7 @@ func (b *buildRecorder) build(_ context.Context, _ client.APIClient, progress fu
 	progress("building")
 	if b.err == nil {
 		b.engine.images[LocalRef] = true
+		b.engine.stale = false
 	}
 	return b.err
 }
@@ -63,6 +70,7 @@ func TestEnsureDecisionOrder(t *testing.T) {
 		name      string
 		ref       string
 		images    []string
+		stale     bool
 		pullable  []string
 		pullErr   string
 		buildErr  error
@@ -103,13 +111,22 @@ func TestEnsureDecisionOrder(t *testing.T) {
 			want: "postgres:15", wantCalls: []string{"inspect postgres:15"},
 		},
 		{
+			name: "local build from an older recipe is rebuilt", images: []string{LocalRef}, stale: true,
+			want: LocalRef, wantBuild: 1,
+			wantCalls: []string{"inspect " + DefaultRef, "pull " + DefaultRef, "inspect " + LocalRef},
+		},
+		{
+			name: "older local build is kept when a rebuild fails", images: []string{LocalRef}, stale: true,
+			buildErr: errors.New("debootstrap needs root"), want: LocalRef, wantBuild: 1,
+		},
+		{
 			name: "LocalRef asked for is never pulled", ref: LocalRef,
 			want: LocalRef, wantBuild: 1, wantCalls: []string{"inspect " + LocalRef},
 		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeEngine{images: map[string]bool{}, pullable: map[string]bool{}, pullErr: tc.pullErr}
+			f := &fakeEngine{images: map[string]bool{}, pullable: map[string]bool{}, pullErr: tc.pullErr, stale: tc.stale}
 			for _, i := range tc.images {
 				f.images[i] = true
 			}

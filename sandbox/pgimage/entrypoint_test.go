@@ -148,10 +148,26 @@ func TestImportChangesMatchOfficialContract(t *testing.T) {
 	for _, want := range []string{
 		"ENV PATH=", pgBin, "ENV PGDATA=/var/lib/postgresql/data",
 		`ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]`, `CMD ["postgres"]`,
-		"EXPOSE 5432", "STOPSIGNAL SIGINT", "io.sandbox.image=true", "io.sandbox.service=postgres",
+		"EXPOSE 5432", "STOPSIGNAL SIGINT", "LABEL " + RecipeLabel + "=", "io.sandbox.image=true", "io.sandbox.service=postgres",
 	} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("import changes lack %q", want)
 		}
+	}
+}
+
+func TestRecipeHashTracksEntrypoint(t *testing.T) {
+	before := recipeHash()
+	if len(before) != 12 || recipeHash() != before {
+		t.Fatalf("recipeHash = %q, want a stable 12-char hash", before)
+	}
+	saved := entrypointScript
+	t.Cleanup(func() { entrypointScript = saved })
+	entrypointScript += "# changed\n"
+	if recipeHash() == before {
+		t.Error("changing the entrypoint must change the recipe hash")
+	}
+	if isCurrent(map[string]string{RecipeLabel: before}) {
+		t.Error("an image labelled with the old hash must not count as current")
 	}
 }

@@ -38,6 +38,9 @@ func TestIntegrationLocalImage(t *testing.T) {
 	if cfg.Labels["io.sandbox.image"] != "true" || cfg.Labels["io.sandbox.service"] != "postgres" {
 		t.Errorf("labels = %v", cfg.Labels)
 	}
+	if cfg.Labels[pgimage.RecipeLabel] == "" {
+		t.Errorf("no %s label: %v", pgimage.RecipeLabel, cfg.Labels)
+	}
 	if _, ok := cfg.ExposedPorts["5432/tcp"]; !ok {
 		t.Errorf("5432/tcp not exposed: %v", cfg.ExposedPorts)
 	}

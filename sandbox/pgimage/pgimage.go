@@ -42,7 +42,8 @@ type builder func(ctx context.Context, cli client.APIClient, progress func(strin
 
 // Ensure returns a Postgres image reference that exists on the engine.
 // ref is the caller's choice ("" = EnvImage, else DefaultRef). Order: ref
-// present locally; ref pulled; LocalRef present; LocalRef built.
+// present locally; ref pulled; LocalRef present and built by this recipe;
+// LocalRef (re)built.
 func Ensure(ctx context.Context, cli client.APIClient, ref string, progress func(step string)) (string, error) {
 	return ensure(ctx, cli, ref, progress, BuildLocal)
 }
@@ -64,14 +65,14 @@ func ensure(ctx context.Context, cli client.APIClient, ref string, progress func
 	}
 	ref = ResolveRef(ref)
 
-	if present, err := imagePresent(ctx, cli, ref); err != nil {
-		return "", err
-	} else if present {
-		progress(fmt.Sprintf("postgres image %s: present", ref))
-		return ref, nil
-	}
-
 	if ref != LocalRef {
+		if present, err := imagePresent(ctx, cli, ref); err != nil {
+			return "", err
+		} else if present {
+			progress(fmt.Sprintf("postgres image %s: present", ref))
+			return ref, nil
+		}
+
 		progress(fmt.Sprintf("postgres image %s: not present, pulling", ref))
 		pullErr := pull(ctx, cli, ref)
 		if pullErr == nil {
@@ -82,21 +83,40 @@ func ensure(ctx context.Context, cli client.APIClient, ref string, progress func
 			return "", fmt.Errorf("pull %s: %w", ref, ctx.Err())
 		}
 		progress(fmt.Sprintf("postgres image %s: pull failed (%v); using local build %s", ref, pullErr, LocalRef))
-
-		present, err := imagePresent(ctx, cli, LocalRef)
-		if err != nil {
-			return "", err
-		}
-		if present {
-			progress(fmt.Sprintf("postgres image %s: present", LocalRef))
-			return LocalRef, nil
-		}
 	}
 
+	present, current, err := localImage(ctx, cli)
+	if err != nil {
+		return "", err
+	}
+	if current {
+		progress(fmt.Sprintf("postgres image %s: present", LocalRef))
+		return LocalRef, nil
+	}
+	if present {
+		progress(fmt.Sprintf("postgres image %s: built by an older recipe, rebuilding", LocalRef))
+	}
 	if err := build(ctx, cli, progress); err != nil {
+		if present && ctx.Err() == nil {
+			// An older build still runs Postgres; better than no database.
+			progress(fmt.Sprintf("warning: rebuild of %s failed, using the older build: %v", LocalRef, err))
+			return LocalRef, nil
+		}
 		return "", fmt.Errorf("build %s: %w", LocalRef, err)
 	}
 	return LocalRef, nil
+}
+
+// localImage reports whether LocalRef exists and whether this recipe built it.
+func localImage(ctx context.Context, cli client.APIClient) (present, current bool, err error) {
+	info, err := cli.ImageInspect(ctx, LocalRef)
+	if client.IsErrNotFound(err) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, fmt.Errorf("inspect image %s: %w", LocalRef, err)
+	}
+	return true, info.Config != nil && isCurrent(info.Config.Labels), nil
 }
 
 func imagePresent(ctx context.Context, cli client.APIClient, ref string) (bool, error) {

@@ -44,7 +44,7 @@ type builder func(ctx context.Context, cli client.APIClient, progress func(strin
 // ref is the caller's choice ("" = EnvImage, else DefaultRef). Order: ref
 // present locally; ref pulled; LocalRef present and built by this recipe;
 // LocalRef (re)built.
-func Ensure(ctx context.Context, cli client.APIClient, ref string, progress func(step string)) (string, error) {
+func Ensure(ctx context.Context, cli client.APIClient, ref string, progress func(step string)) (imageRef string, err error) {
 	return ensure(ctx, cli, ref, progress, BuildLocal)
 }
 

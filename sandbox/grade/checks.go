@@ -1,0 +1,261 @@
+package grade
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sandbox-labs/sandbox/services/status"
+)
+
+// ProbeResult is one synthetic request through the gateway.
+type ProbeResult struct {
+	Check    string        `json:"check"` // the check id it counts towards
+	Name     string        `json:"name"`  // e.g. "card", "saved_card"
+	Method   string        `json:"method"`
+	Path     string        `json:"path"`
+	Code     int           `json:"code"` // 0 = no response
+	Err      string        `json:"error,omitempty"`
+	Body     string        `json:"body,omitempty"` // first bytes of a failing response
+	Latency  time.Duration `json:"latency"`
+	Attempts int           `json:"attempts"`
+}
+
+// OK reports a 2xx answer.
+func (p ProbeResult) OK() bool { return p.Code >= 200 && p.Code < 300 }
+
+func (p ProbeResult) String() string {
+	name := ""
+	if p.Name != "" {
+		name = " (" + p.Name + ")"
+	}
+	if p.Code == 0 {
+		return fmt.Sprintf("%s %s%s -> no response: %s", p.Method, p.Path, name, p.Err)
+	}
+	s := fmt.Sprintf("%s %s%s -> %d in %d ms", p.Method, p.Path, name, p.Code, p.Latency.Milliseconds())
+	if !p.OK() && p.Body != "" {
+		s += ": " + p.Body
+	}
+	return s
+}
+
+// Observation is the live evidence the checks judge.
+type Observation struct {
+	Snapshot *status.Snapshot // GET /api/status?window=60s
+	State    *LiveState       // GET /api/state, schema fields refreshed by ReadDB when a database URL is known
+	Probes   []ProbeResult
+	Timeline []status.Event // GET /api/timeline
+}
+
+var checkTitles = map[string]string{
+	CheckEdgeSLO:             "Edge error rate and p99 within SLO",
+	CheckProbeCheckoutNoCode: "Checkout without a discount code",
+	CheckProbeCheckoutCode:   "Checkout with discount code SAVE10",
+	CheckProbeOrder:          "Order creation",
+	CheckProbePayment:        "Payment",
+	CheckSchemaCompatible:    "Schema compatible with the running orders code",
+	CheckNoDataLoss:          "No data lost since the deploy",
+	CheckUnaffected:          "Catalog, search and auth untouched and healthy",
+}
+
+// Evaluate computes every check, in CheckIDs order, from the observation. Missing evidence fails its check
+// with a detail that says what was missing.
+func Evaluate(obs Observation, th Thresholds) []Check {
+	fs := activeFaults(nil, obs.Timeline)
+	ev := analyze(obs.Timeline, obs.State, fs)
+	checks := []Check{edgeSLO(obs.Snapshot, th)}
+	for _, id := range []string{CheckProbeCheckoutNoCode, CheckProbeCheckoutCode, CheckProbeOrder, CheckProbePayment} {
+		checks = append(checks, probeCheck(id, obs.Probes))
+	}
+	checks = append(checks, schemaCompatible(obs.State, obs.Snapshot, ev), noDataLoss(obs.State, ev),
+		unaffectedUntouched(obs.Snapshot, obs.State, ev, th))
+	return checks
+}
+
+func newCheck(id string, passed bool, format string, args ...any) Check {
+	return Check{ID: id, Title: checkTitles[id], Passed: passed, Detail: fmt.Sprintf(format, args...)}
+}
+
+func pct(f float64) string { return fmt.Sprintf("%.2f%%", f*100) }
+
+func edgeSLO(s *status.Snapshot, th Thresholds) Check {
+	if s == nil {
+		return newCheck(CheckEdgeSLO, false, "no status snapshot from the control room")
+	}
+	e := s.Edge
+	if e.Requests == 0 {
+		return newCheck(CheckEdgeSLO, false, "no edge traffic in the last %.0f s: is the load generator running?", s.WindowS)
+	}
+	okRate, okP99 := e.ErrorRate < th.MaxErrorRate, e.P99Ms < th.MaxP99Ms
+	var bad []string
+	if !okRate {
+		bad = append(bad, "error rate over budget")
+	}
+	if !okP99 {
+		bad = append(bad, "p99 over budget")
+	}
+	d := fmt.Sprintf("edge error rate %s (limit %s), p99 %.0f ms (limit %.0f ms) over the last %.0f s, %.0f requests",
+		pct(e.ErrorRate), pct(th.MaxErrorRate), e.P99Ms, th.MaxP99Ms, s.WindowS, e.Requests)
+	if w := th.Window.Seconds(); w > 0 && s.WindowS > 0 && s.WindowS != w {
+		d += fmt.Sprintf(" (window asked: %.0f s)", w)
+	}
+	if len(bad) > 0 {
+		d += ": " + strings.Join(bad, ", ")
+	}
+	return newCheck(CheckEdgeSLO, okRate && okP99, "%s", d)
+}
+
+func probeCheck(id string, probes []ProbeResult) Check {
+	var mine []string
+	passed, seen := true, false
+	for _, p := range probes {
+		if p.Check != id {
+			continue
+		}
+		seen = true
+		passed = passed && p.OK()
+		mine = append(mine, p.String())
+	}
+	if !seen {
+		return newCheck(id, false, "probe not run (no gateway address)")
+	}
+	return newCheck(id, passed, "%s", strings.Join(mine, "; "))
+}
+
+// ordersVersions returns the live orders versions from the state, else the snapshot.
+func ordersVersions(st *LiveState, s *status.Snapshot) []string {
+	if st != nil && len(st.Versions["orders"]) > 0 {
+		return st.Versions["orders"]
+	}
+	if s != nil {
+		for _, svc := range s.Services {
+			if svc.Service == "orders" {
+				return svc.Versions
+			}
+		}
+	}
+	return nil
+}
+
+func describeColumn(st *LiveState) string {
+	if !st.OrderMetadataExists {
+		return "order_metadata absent"
+	}
+	null := "NOT NULL"
+	if st.OrderMetadataNullable {
+		null = "NULL"
+	}
+	def := "without a default"
+	if st.DefaultSet() {
+		def = "default " + *st.OrderMetadataDefault
+	}
+	return fmt.Sprintf("order_metadata %s %s", null, def)
+}
+
+func schemaCompatible(st *LiveState, s *status.Snapshot, ev *evidence) Check {
+	if st == nil {
+		return newCheck(CheckSchemaCompatible, false, "no database state from the control room")
+	}
+	vs := ordersVersions(st, s)
+	if len(vs) == 0 {
+		return newCheck(CheckSchemaCompatible, false, "no orders instance is running (%s, migration %d)",
+			describeColumn(st), st.MigrationVersion)
+	}
+	var problems, fine []string
+	for _, v := range vs {
+		writes := writesMetadata(v, st, ev.NoWrite)
+		switch {
+		case !st.OrderMetadataExists && writes:
+			problems = append(problems, fmt.Sprintf("orders %s writes order_metadata but the column is gone "+
+				"(down migration): its inserts fail with 42703 undefined_column", v))
+		case st.OrderMetadataExists && !st.OrderMetadataNullable && !st.DefaultSet() && !writes:
+			problems = append(problems, fmt.Sprintf("ROLLBACK TRAP: orders %s never sets order_metadata, which is "+
+				"NOT NULL without a default: every insert fails with 23502 not_null_violation. "+
+				"SET DEFAULT '{}' (or DROP NOT NULL), or run orders v2.4.0", v))
+		default:
+			fine = append(fine, v)
+		}
+	}
+	if len(problems) > 0 {
+		return newCheck(CheckSchemaCompatible, false, "%s (migration %d)", strings.Join(problems, "; "), st.MigrationVersion)
+	}
+	return newCheck(CheckSchemaCompatible, true, "orders %s runs against %s (migration %d): compatible",
+		strings.Join(fine, ","), describeColumn(st), st.MigrationVersion)
+}
+
+func noDataLoss(st *LiveState, ev *evidence) Check {
+	high := ev.MaxRows
+	if st != nil {
+		high = max(high, st.MetadataRowsMax)
+	}
+	if ev.DataLoss != nil {
+		d := "DATA LOSS: " + ev.DataLoss.What
+		if ev.LostRows > 0 {
+			d += fmt.Sprintf(": %d rows of order_metadata written since the deploy destroyed", ev.LostRows)
+		} else if high > 0 {
+			d += fmt.Sprintf(": up to %d rows of order_metadata written since the deploy destroyed", high)
+		}
+		return newCheck(CheckNoDataLoss, false, "%s", d)
+	}
+	if st == nil {
+		return newCheck(CheckNoDataLoss, false, "no database state from the control room")
+	}
+	if st.MetadataRows < high {
+		return newCheck(CheckNoDataLoss, false, "DATA LOSS: %d orders carry order_metadata now, %d did at the highest point",
+			st.MetadataRows, high)
+	}
+	return newCheck(CheckNoDataLoss, true, "order_metadata intact: %d rows with metadata (highest seen %d), %d orders; no data_loss event",
+		st.MetadataRows, max(high, st.MetadataRows), st.OrdersCount)
+}
+
+var unaffectedRoutes = []string{"/api/search", "/api/catalog", "/api/auth"}
+
+func unaffectedUntouched(s *status.Snapshot, st *LiveState, ev *evidence, th Thresholds) Check {
+	var bad, figures []string
+	if len(ev.Touched) > 0 {
+		bad = append(bad, "touched: "+strings.Join(ev.Touched, "; "))
+	}
+	if s == nil {
+		return newCheck(CheckUnaffected, false, "no status snapshot from the control room")
+	}
+	for _, r := range unaffectedRoutes {
+		i := slices.IndexFunc(s.Endpoints, func(e status.Endpoint) bool { return e.Route == r })
+		if i < 0 || s.Endpoints[i].Requests == 0 {
+			bad = append(bad, r+" saw no requests")
+			continue
+		}
+		rate := s.Endpoints[i].ErrorRate
+		fig := fmt.Sprintf("%s %s", r, pct(rate))
+		if st != nil {
+			if m, ok := st.RouteMaxErrorRate[r]; ok && m > rate {
+				rate = m
+				fig += fmt.Sprintf(" (peak %s)", pct(m))
+			}
+		}
+		figures = append(figures, fig)
+		if rate >= th.UnaffectedMaxErrorRate {
+			bad = append(bad, fmt.Sprintf("%s error rate %s reached the %s limit", r, pct(rate), pct(th.UnaffectedMaxErrorRate)))
+		}
+	}
+	var vers []string
+	for _, role := range unaffected {
+		var v []string
+		if st != nil {
+			v = st.Versions[role]
+		}
+		if len(v) == 0 {
+			for _, svc := range s.Services {
+				if svc.Service == role {
+					v = svc.Versions
+				}
+			}
+		}
+		vers = append(vers, role+" "+orDefault(strings.Join(v, ","), "?"))
+	}
+	d := strings.Join(vers, ", ") + "; " + strings.Join(figures, ", ")
+	if len(bad) > 0 {
+		return newCheck(CheckUnaffected, false, "%s: %s", strings.Join(bad, "; "), d)
+	}
+	return newCheck(CheckUnaffected, true, "never redeployed: %s", d)
+}

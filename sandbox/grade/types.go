@@ -1,0 +1,206 @@
+// Package grade judges a sandbox run: live checks of the end state, the control room's timeline and the
+// trainee's recorded answers go in; a scorecard on the card's rubric, strengths, improvements and study links
+// come out. Everything but live.go is pure and works on data, so every reference path is a unit test.
+package grade
+
+import (
+	"time"
+
+	"github.com/sandbox-labs/sandbox/faults"
+	"github.com/sandbox-labs/sandbox/services/status"
+)
+
+// Check ids; stable, lab platforms key on them.
+const (
+	CheckEdgeSLO             = "edge_slo"
+	CheckProbeCheckoutNoCode = "probe_checkout_no_code"
+	CheckProbeCheckoutCode   = "probe_checkout_with_code"
+	CheckProbeOrder          = "probe_order"
+	CheckProbePayment        = "probe_payment"
+	CheckSchemaCompatible    = "schema_compatible"
+	CheckNoDataLoss          = "no_data_loss"
+	CheckUnaffected          = "unaffected_untouched"
+)
+
+// CheckIDs in display order.
+var CheckIDs = []string{CheckEdgeSLO, CheckProbeCheckoutNoCode, CheckProbeCheckoutCode, CheckProbeOrder,
+	CheckProbePayment, CheckSchemaCompatible, CheckNoDataLoss, CheckUnaffected}
+
+// Check is one pass/fail judgement of the live end state. Detail carries the figure behind it.
+type Check struct {
+	ID     string `json:"id"`
+	Title  string `json:"title"`
+	Passed bool   `json:"passed"`
+	Detail string `json:"detail"`
+}
+
+// Thresholds for the live checks and the triage rule.
+type Thresholds struct {
+	MaxErrorRate           float64       // edge error rate must be below this (fraction)
+	MaxP99Ms               float64       // edge p99 must be below this
+	Window                 time.Duration // the status window the snapshot must cover
+	UnaffectedMaxErrorRate float64       // catalog/search/auth must stay below this
+	TriageWindow           time.Duration // how soon after spike_start an expert triage finishes
+	HintPenalty            int           // points each hint costs
+}
+
+// DefaultThresholds are the issue's numbers.
+func DefaultThresholds() Thresholds {
+	return Thresholds{MaxErrorRate: 0.01, MaxP99Ms: 300, Window: 60 * time.Second,
+		UnaffectedMaxErrorRate: 0.005, TriageWindow: 5 * time.Minute, HintPenalty: 5}
+}
+
+// LiveState is what the control room's GET /api/state returns: the latest polled database state plus the
+// live versions per role. Fields a reader does not know stay at their zero value; a direct database read
+// (ReadDB) overrides the schema fields.
+type LiveState struct {
+	At                    time.Time `json:"at"`
+	OrderMetadataExists   bool      `json:"order_metadata_exists"`
+	OrderMetadataNullable bool      `json:"order_metadata_nullable"`
+	// OrderMetadataDefault is the column default expression as Postgres reports it ("'{}'::jsonb"); empty or
+	// null means no default.
+	OrderMetadataDefault *string `json:"order_metadata_default"`
+	MigrationVersion     int64   `json:"migration_version"`
+	OrdersCount          int64   `json:"orders_count"`
+	// MetadataRows counts orders rows whose order_metadata IS NOT NULL (0 when the column is gone).
+	MetadataRows int64 `json:"metadata_rows"`
+	// MetadataRowsMax is the highest MetadataRows the control room has polled since the deploy (optional).
+	MetadataRowsMax int64 `json:"metadata_rows_max,omitempty"`
+	// Versions are the live versions per role ("orders": ["v2.3.0","v2.4.0"] mid-rollout).
+	Versions map[string][]string `json:"versions"`
+	// RouteMaxErrorRate is the highest windowed error rate per edge route since sandbox_up (optional); the
+	// unaffected check uses it so a blip that has since passed still counts.
+	RouteMaxErrorRate map[string]float64 `json:"route_max_error_rate,omitempty"`
+	// WritesMetadata says, per orders version, whether its code writes order_metadata (i.e. contains PR #905).
+	// Optional: without it v2.3.0 (and anything older than v2.4.0, or a release whose release_created event
+	// reverted 905) is taken not to write the column.
+	WritesMetadata map[string]bool `json:"writes_metadata,omitempty"`
+}
+
+// DefaultSet reports whether order_metadata has a default.
+func (s LiveState) DefaultSet() bool {
+	return s.OrderMetadataDefault != nil && *s.OrderMetadataDefault != ""
+}
+
+// Answers are the trainee's recorded answers (`sandbox answer`), keyed by fault id (symptom aliases and PR
+// numbers are accepted as keys too).
+type Answers struct {
+	At     time.Time              `json:"at"`
+	Faults map[string]FaultAnswer `json:"faults"`
+	// ProcessChanges are the process improvements proposed for the incident as a whole.
+	ProcessChanges []string `json:"process_changes,omitempty"`
+	Notes          string   `json:"notes,omitempty"`
+}
+
+// FaultAnswer is the root-cause answer for one fault.
+type FaultAnswer struct {
+	PR       int    `json:"pr"`
+	CodePath string `json:"code_path"`
+	// MigrationBackwardCompatible: is the release's migration compatible with the previous code? (nil = not
+	// answered). For the NOT NULL migration the right answer is false.
+	MigrationBackwardCompatible *bool    `json:"migration_backward_compatible,omitempty"`
+	MigrationWhy                string   `json:"migration_why,omitempty"`
+	WhyTestsMissed              string   `json:"why_tests_missed,omitempty"`
+	ProcessChanges              []string `json:"process_changes,omitempty"`
+	Notes                       string   `json:"notes,omitempty"`
+}
+
+// Rating on the card's rubric.
+type Rating int
+
+// Ratings, ordered.
+const (
+	Novice Rating = iota + 1
+	Intermediate
+	Expert
+)
+
+func (r Rating) String() string {
+	switch r {
+	case Novice:
+		return "Novice"
+	case Intermediate:
+		return "Intermediate"
+	case Expert:
+		return "Expert"
+	}
+	return "Unrated"
+}
+
+// Rubric areas in display order.
+const (
+	AreaTriage    = "Triage Speed"
+	AreaRollback  = "Rollback Execution"
+	AreaRootCause = "Root Cause Analysis"
+	AreaProcess   = "Process Improvement"
+)
+
+// Areas in display order.
+var Areas = []string{AreaTriage, AreaRollback, AreaRootCause, AreaProcess}
+
+// AreaScore is one scorecard row.
+type AreaScore struct {
+	Area          string `json:"area"`
+	Rating        string `json:"rating"`
+	Justification string `json:"justification"`
+	rating        Rating
+}
+
+// Level returns the row's rating.
+func (a AreaScore) Level() Rating { return a.rating }
+
+// Input is everything the grader judges.
+type Input struct {
+	Checks   []Check
+	Timeline []status.Event
+	Answers  *Answers
+	// Faults are the faults active in this sandbox; nil = read sandbox_up's Data["faults"], else all three.
+	Faults     []string
+	Thresholds Thresholds
+	// State is the live state the checks were computed from (optional; used for evidence such as row counts).
+	State *LiveState
+	Now   time.Time
+}
+
+// Result is the graded outcome.
+type Result struct {
+	Passed       bool              `json:"passed"`
+	Score        int               `json:"score"`
+	MaxScore     int               `json:"max_score"`
+	Checks       []Check           `json:"checks"`
+	Scorecard    []AreaScore       `json:"scorecard"`
+	Strengths    []string          `json:"strengths"`
+	Improvements []string          `json:"improvements"`
+	Resources    []faults.Resource `json:"resources"`
+	Faults       []string          `json:"faults"`
+	HintsTaken   []HintTaken       `json:"hints_taken"`
+	SpikeStart   *time.Time        `json:"spike_start,omitempty"`
+	Evidence     []string          `json:"evidence,omitempty"`
+	Meta         map[string]string `json:"meta,omitempty"`
+}
+
+// HintTaken is one hint event, resolved to its fault.
+type HintTaken struct {
+	Fault string    `json:"fault"`
+	Level int       `json:"level"`
+	Last  bool      `json:"last"`
+	At    time.Time `json:"at"`
+}
+
+// Exit codes of `sandbox grade`.
+const (
+	ExitPassed      = 0
+	ExitNotPassed   = 1
+	ExitCouldNotRun = 2
+)
+
+// ExitCode maps a grade outcome to the process exit code: 0 passed, 1 not passed, 2 could not grade.
+func ExitCode(r *Result, err error) int {
+	if err != nil || r == nil {
+		return ExitCouldNotRun
+	}
+	if r.Passed {
+		return ExitPassed
+	}
+	return ExitNotPassed
+}

@@ -373,24 +373,34 @@ func analyze(tl []status.Event, st *LiveState, fs []string) *evidence {
 	col, colKnown := column{}, false
 	var orders []string
 	hints := map[string]bool{}
+	// The trap only counts once the release is out: the pipeline's own rollout runs the migration before the
+	// new code, a window the card's ramp already shows and the trainee did not cause.
+	var open *interval
+	qualifies := func(iv *interval) bool { return e.Baseline.IsZero() || iv.From.After(e.Baseline) }
+	closeTrap := func(at time.Time) {
+		if open == nil {
+			return
+		}
+		open.To = at
+		if e.Trap == nil && qualifies(open) {
+			e.Trap = open
+		}
+		open = nil
+	}
 	check := func(ev status.Event) {
 		if !colKnown || !col.trap() {
-			if e.Trap != nil && e.Trap.To.IsZero() {
-				e.Trap.To = ev.At
-			}
+			closeTrap(ev.At)
 			return
 		}
 		for _, v := range orders {
 			if !writesMetadata(v, st, e.NoWrite) {
-				if e.Trap == nil {
-					e.Trap = &interval{From: ev.At, What: v}
+				if open == nil {
+					open = &interval{From: ev.At, What: v}
 				}
 				return
 			}
 		}
-		if e.Trap != nil && e.Trap.To.IsZero() {
-			e.Trap.To = ev.At
-		}
+		closeTrap(ev.At)
 	}
 	loss := func(at time.Time, what string, rows int64) {
 		if e.DataLoss == nil {
@@ -419,7 +429,7 @@ func analyze(tl []status.Event, st *LiveState, fs []string) *evidence {
 			}
 			colKnown = true
 			if afterBaseline(ev, observedGrace) {
-				e.Changes = append(e.Changes, action{At: ev.At, What: "schema change (" + ev.Detail + ")", Change: true,
+				e.Changes = append(e.Changes, action{At: ev.At, What: "schema change (" + orDefault(ev.Detail, "order_metadata -> "+ev.To) + ")", Change: true,
 					SchemaFix: col.Exists && (col.Nullable || col.Default != "")})
 			}
 			if prevExists && !col.Exists && afterBaseline(ev, 0) && !slices.ContainsFunc(tl, isKind(status.EventDataLoss)) {
@@ -433,7 +443,7 @@ func analyze(tl []status.Event, st *LiveState, fs []string) *evidence {
 				e.Touched = appendOnce(e.Touched, fmt.Sprintf("%s %s -> %s at %s", ev.Service, ev.From, ev.To, e.rel(ev.At)))
 			}
 			if afterBaseline(ev, observedGrace) {
-				e.Changes = append(e.Changes, action{At: ev.At, What: "live versions changed (" + ev.Detail + ")",
+				e.Changes = append(e.Changes, action{At: ev.At, What: "live versions changed (" + orDefault(ev.Detail, fmt.Sprintf("%s %s -> %s", ev.Service, ev.From, ev.To)) + ")",
 					Change: true, CodeChange: true})
 				if slices.Contains(affected, ev.Service) {
 					e.RolledBack[ev.Service] = lastOf(splitList(ev.To))
@@ -549,6 +559,9 @@ func analyze(tl []status.Event, st *LiveState, fs []string) *evidence {
 			}
 		}
 		check(ev)
+	}
+	if open != nil && e.Trap == nil && qualifies(open) {
+		e.Trap = open // still live at the end
 	}
 	slices.SortStableFunc(e.Changes, func(a, b action) int { return a.At.Compare(b.At) })
 	return e

@@ -276,6 +276,7 @@ func classifyCommand(at time.Time, detail string) (action, bool) {
 			return a, true
 		}
 		a.Changelog = verb == "changelog" || verb == "diff"
+		a.Status = !a.Changelog // a release or its manifest: looking at what is deployed
 		for _, m := range prInArgs.FindAllStringSubmatch(rest, -1) {
 			switch m[1] {
 			case strconv.Itoa(release.PROrderMetadata):

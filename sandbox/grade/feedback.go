@@ -170,9 +170,12 @@ func (g *grader) feedback(card []AreaScore) (strengths, improvements []string) {
 			"validation never reads the flag. Read the handler (changelog 892) before trusting a flag.", ev.rel(*ev.FlagOffAt))})
 	}
 	if !g.healthy {
-		for _, id := range g.failing(healthChecks...) {
-			if id == CheckSchemaCompatible && g.trapped {
-				continue
+		// the probes name a fault; the edge figure only says something is still wrong
+		order := []string{CheckProbeCheckoutNoCode, CheckProbePayment, CheckProbeCheckoutCode, CheckProbeOrder,
+			CheckSchemaCompatible, CheckEdgeSLO}
+		for _, id := range g.failing(order...) {
+			if g.trapped && id != CheckProbePayment && id != CheckEdgeSLO {
+				continue // the trap improvement already explains checkout, orders and the schema
 			}
 			c := g.checks[id]
 			detail := "not run"
@@ -229,8 +232,8 @@ func (g *grader) feedback(card []AreaScore) (strengths, improvements []string) {
 			strings.TrimPrefix(ev.rel(*ev.Recover), "+"), ev.RefKind)})
 	}
 	if fc := ev.firstChange(); fc != nil {
-		im = append(im, candidate{4, fmt.Sprintf("The first mitigation came at %s; with the changelog read, a "+
-			"targeted rollback of checkout and payments can come sooner.", ev.rel(fc.At))})
+		im = append(im, candidate{4, fmt.Sprintf("The first mitigation came at %s after %s: drill the decision tree "+
+			"(deploy correlation, migration compat, dependency compat) so it comes sooner.", ev.rel(fc.At), ev.RefKind)})
 	}
 	im = append(im, candidate{3, "Write the postmortem: timeline, the three causes, and one owner per process change."})
 	return top3(s), top3(im)

@@ -305,7 +305,7 @@ func (g *grader) rootCause() AreaScore {
 	g.faultLevels, g.faultNotes = map[string]int{}, map[string]string{}
 	if g.ans == nil || len(g.ans.Faults) == 0 {
 		for _, id := range g.faults {
-			g.faultLevels[id] = 0
+			g.faultLevels[id], g.faultNotes[id] = 0, "no answer recorded"
 		}
 		return area(AreaRootCause, Novice, "No root-cause answers recorded (`sandbox answer`): no PR named for %s.",
 			strings.Join(g.faults, ", "))

@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,16 +11,43 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// HTTPClient is the client services use to call each other by alias. Idle connections are kept short so a
-// rolling deploy moves traffic to new instances quickly (a new connection resolves the alias again).
+// HTTPClient is the client services use to call each other by alias. Every request opens a new connection,
+// so it resolves the alias again: a rolling deploy moves traffic as soon as the new instance answers, and a
+// connection can never stay pinned to an address the engine has since handed to another container. A refused
+// connection (an instance that stopped listening to drain) falls through to the alias's next address.
 func HTTPClient(timeout time.Duration) *http.Client {
 	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 32,
-		IdleConnTimeout:     5 * time.Second,
+		DialContext:       (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		DisableKeepAlives: true,
 	}
-	return &http.Client{Timeout: timeout, Transport: tr}
+	return &http.Client{Timeout: timeout, Transport: &identityTransport{base: tr}}
 }
+
+// ErrWrongInstance means an alias answered from a container of another role: the engine reused an IP
+// address that a stale DNS answer still pointed at. The caller treats it like a refused connection.
+var ErrWrongInstance = errors.New("answered by the wrong service")
+
+// identityTransport checks that a call to <role>:port was answered by that role (every service stamps
+// X-Sandbox-Service on every response), the way a service mesh checks a peer's identity.
+type identityTransport struct{ base http.RoundTripper }
+
+func (t *identityTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	want := req.URL.Hostname()
+	if got := resp.Header.Get("X-Sandbox-Service"); got != "" && isRole(want) && got != want {
+		resp.Body.Close()
+		return nil, fmt.Errorf("call to %s %w (%s)", req.URL.Host, ErrWrongInstance, got)
+	}
+	return resp, nil
+}
+
+var knownRoles = map[string]bool{"gateway": true, "checkout": true, "orders": true, "payments": true,
+	"provider": true, "catalog": true, "auth": true, "loadgen": true, "control": true}
+
+func isRole(host string) bool { return knownRoles[host] }
 
 // OpenDB connects to SANDBOX_DATABASE_URL, retrying until ctx ends (Postgres may still be starting).
 func OpenDB(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {

@@ -225,7 +225,13 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.Cfg.Listen, err)
 	}
-	srv := &http.Server{Handler: s.Mux, ReadHeaderTimeout: 10 * time.Second}
+	// Stamp identity on every response, unmatched routes included, so callers can verify who answered.
+	stamp := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Sandbox-Service", s.Cfg.Service)
+		w.Header().Set("X-Sandbox-Version", s.Cfg.Release.Version)
+		s.Mux.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: stamp, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.Log.Info("serving", zap.String("listen", s.Cfg.Listen), zap.Any("release", s.Cfg.Release))

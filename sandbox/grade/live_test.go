@@ -1,0 +1,213 @@
+package grade
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sandbox-labs/sandbox/services/status"
+)
+
+// fakeGateway is an edge that behaves like v2.4.0 with the flag leak and the SDK break on saved_card, and
+// records what the probes sent. It is the code around the probes, not the thing under test.
+type fakeGateway struct {
+	mu       sync.Mutex
+	bodies   map[string][]map[string]any
+	users    map[string][]string
+	noiseFor string // path whose first request gets the edge's noise 502
+	fixed    bool   // all faults gone
+}
+
+func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body map[string]any
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || r.Method != http.MethodPost ||
+		r.Header.Get("Content-Type") != "application/json" {
+		http.Error(w, "bad probe", http.StatusBadRequest)
+		return
+	}
+	g.mu.Lock()
+	first := len(g.bodies[r.URL.Path]) == 0
+	g.bodies[r.URL.Path] = append(g.bodies[r.URL.Path], body)
+	g.users[r.URL.Path] = append(g.users[r.URL.Path], r.Header.Get("X-User-ID"))
+	g.mu.Unlock()
+	if first && r.URL.Path == g.noiseFor {
+		w.Header().Set("X-Sandbox-Edge-Error", "noise")
+		http.Error(w, "noise", http.StatusBadGateway)
+		return
+	}
+	switch r.URL.Path {
+	case "/api/checkout":
+		if _, ok := body["discount_code"]; !ok && !g.fixed {
+			http.Error(w, `{"error":"discount validation failed: discount_code is missing"}`, http.StatusInternalServerError)
+			return
+		}
+	case "/api/orders":
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"id":4242,"status":"created"}`))
+		return
+	case "/api/payments":
+		if body["payment_method"] == "saved_card" && !g.fixed {
+			http.Error(w, "charge: interface conversion: Charge(amount) vs Charge(amount, options)", http.StatusInternalServerError)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write([]byte(`{}`))
+}
+
+func newFakeGateway() *fakeGateway {
+	return &fakeGateway{bodies: map[string][]map[string]any{}, users: map[string][]string{}}
+}
+
+func cohort(user string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte("discount_codes:" + user))
+	return h.Sum32() % 100
+}
+
+func TestRunProbesAgainstGateway(t *testing.T) {
+	g := newFakeGateway()
+	g.noiseFor = "/api/orders"
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	got := RunProbes(context.Background(), srv.Client(), srv.URL+"/")
+	byCheck := map[string][]ProbeResult{}
+	for _, p := range got {
+		byCheck[p.Check] = append(byCheck[p.Check], p)
+	}
+	if p := byCheck[CheckProbeCheckoutNoCode][0]; p.Code != 500 || !strings.Contains(p.Body, "discount_code is missing") {
+		t.Errorf("no-code checkout = %+v", p)
+	}
+	if p := byCheck[CheckProbeCheckoutCode][0]; p.Code != 201 {
+		t.Errorf("code checkout = %+v", p)
+	}
+	if p := byCheck[CheckProbeOrder][0]; p.Code != 201 || p.Attempts != 2 {
+		t.Errorf("order probe did not retry past the edge noise: %+v", p)
+	}
+	pays := byCheck[CheckProbePayment]
+	if len(pays) != 2 || pays[0].Code != 201 || pays[1].Code != 500 || pays[1].Name != "saved_card" {
+		t.Errorf("payments = %+v", pays)
+	}
+	// What the probes sent: the card's shapes, the order id fed to the payment, cohort-consistent users.
+	co := g.bodies["/api/checkout"]
+	if co[1]["discount_code"] != ProbeDiscountCode || co[1]["payment_method"] != "saved_card" || co[0]["payment_method"] != "card" {
+		t.Errorf("checkout bodies %v", co)
+	}
+	items := co[0]["items"].([]any)[0].(map[string]any)
+	if items["product_id"] != 1.0 || items["qty"] != 1.0 {
+		t.Errorf("items %v", items)
+	}
+	for _, p := range g.bodies["/api/payments"] {
+		if p["order_id"] != 4242.0 || p["amount_cents"] == nil {
+			t.Errorf("payment body %v", p)
+		}
+	}
+	u0, u1 := g.users["/api/checkout"][0], g.users["/api/checkout"][1]
+	n0, _ := strconv.Atoi(u0)
+	if n0 < 1 || n0 > 1000 || cohort(u0) < 15 || cohort(u1) >= 15 {
+		t.Errorf("users: no-code %s (cohort %d), with-code %s (cohort %d)", u0, cohort(u0), u1, cohort(u1))
+	}
+	checks := Evaluate(Observation{Probes: got}, DefaultThresholds())
+	if c := find(t, checks, CheckProbePayment); c.Passed || !strings.Contains(c.Detail, "saved_card) -> 500") {
+		t.Errorf("payment check %+v", c)
+	}
+	if c := find(t, checks, CheckProbeOrder); !c.Passed {
+		t.Errorf("order check %+v", c)
+	}
+}
+
+func TestRunProbesHealthyAndUnreachable(t *testing.T) {
+	g := newFakeGateway()
+	g.fixed = true
+	srv := httptest.NewServer(g)
+	for _, p := range RunProbes(context.Background(), srv.Client(), srv.URL) {
+		if !p.OK() {
+			t.Errorf("healthy gateway probe failed: %+v", p)
+		}
+	}
+	srv.Close()
+	for _, p := range RunProbes(context.Background(), &http.Client{Timeout: time.Second}, srv.URL) {
+		if p.Code != 0 || p.Err == "" || !strings.Contains(p.String(), "no response") {
+			t.Errorf("closed gateway probe = %+v", p)
+		}
+	}
+}
+
+// fakeControl serves the control room's JSON API.
+func fakeControl(t *testing.T, state string, snap status.Snapshot, tl []status.Event) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("window") != "1m0s" {
+			http.Error(w, "want window=1m0s, got "+r.URL.RawQuery, http.StatusBadRequest)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(snap)
+	})
+	mux.HandleFunc("GET /api/state", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, state) })
+	mux.HandleFunc("GET /api/timeline", func(w http.ResponseWriter, r *http.Request) { _ = json.NewEncoder(w).Encode(tl) })
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestLiveChecksFromControlRoom(t *testing.T) {
+	r := newRun(t)
+	r.rollback(20*time.Second, "all", "v2.3.0")
+	g := newFakeGateway()
+	gw := httptest.NewServer(g)
+	defer gw.Close()
+	// The control room's polled-state shape, nested, with versions beside it.
+	state := `{"db":{"ok":true,"order_metadata":{"exists":true,"nullable":false,"default":null,"data_type":"jsonb"},
+		"migration_version":5,"orders":3000,"metadata_rows":900},"versions":{"orders":["v2.3.0"],"catalog":["v2.3.0"],"auth":["v2.3.0"]},
+		"metadata_rows_max":900}`
+	ctl := fakeControl(t, state, r.snap, r.events)
+	checks, obs, err := LiveChecks(context.Background(), LiveInput{GatewayURL: gw.URL, ControlURL: ctl.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obs.State.OrdersCount != 3000 || obs.State.MetadataRows != 900 || !obs.State.OrderMetadataExists || obs.State.DefaultSet() {
+		t.Errorf("state %+v", obs.State)
+	}
+	if len(obs.Timeline) != len(r.events) {
+		t.Errorf("timeline %d events, want %d", len(obs.Timeline), len(r.events))
+	}
+	if c := find(t, checks, CheckSchemaCompatible); c.Passed || !strings.Contains(c.Detail, "ROLLBACK TRAP") {
+		t.Errorf("schema check %+v", c)
+	}
+	if c := find(t, checks, CheckEdgeSLO); c.Passed {
+		t.Errorf("edge check %+v", c)
+	}
+	res := Grade(Input{Checks: checks, Timeline: obs.Timeline, State: obs.State})
+	if ratingOf(res, AreaRollback) != Novice || ExitCode(res, nil) != ExitNotPassed {
+		t.Errorf("rollback %v passed %v", ratingOf(res, AreaRollback), res.Passed)
+	}
+}
+
+func TestParseStateFlat(t *testing.T) {
+	st, err := ParseState([]byte(`{"order_metadata_exists":true,"order_metadata_nullable":true,
+		"order_metadata_default":"'{}'::jsonb","migration_version":5,"orders_count":10,"metadata_rows":4,
+		"versions":{"orders":["v2.4.0"]}}`))
+	if err != nil || !st.OrderMetadataNullable || !st.DefaultSet() || st.OrdersCount != 10 || st.Versions["orders"][0] != "v2.4.0" {
+		t.Fatalf("flat state %+v %v", st, err)
+	}
+	if _, err := ParseState([]byte(`{`)); err == nil {
+		t.Error("bad json accepted")
+	}
+}
+
+func TestCollectFailsWithoutControlRoom(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close()
+	_, _, err := LiveChecks(context.Background(), LiveInput{ControlURL: srv.URL})
+	if err == nil || ExitCode(nil, err) != ExitCouldNotRun {
+		t.Fatalf("unreachable control room: err %v", err)
+	}
+}

@@ -422,3 +422,27 @@ func TestCompareVersion(t *testing.T) {
 		t.Fatal("compareVersion wrong")
 	}
 }
+
+// Without the control room's observed events (an older control room, or a lost volume), the CLI's own
+// events still reveal the trap.
+func TestTrapFromCLIEventsOnly(t *testing.T) {
+	dep := spike.Add(-2 * time.Minute)
+	tl := []status.Event{
+		{At: dep, Kind: status.EventDeployStarted, Actor: "pipeline", Service: "all", From: "v2.3.0", To: "v2.4.0"},
+		{At: dep.Add(time.Second), Kind: status.EventMigration, Actor: "pipeline", Detail: "up 5"},
+		{At: dep.Add(90 * time.Second), Kind: status.EventDeployFinished, Actor: "pipeline", Service: "all", From: "v2.3.0", To: "v2.4.0"},
+		{At: spike, Kind: status.EventSpikeStart, Actor: "observed"},
+		{At: off(time.Minute), Kind: status.EventRollback, Actor: "cli", Service: "orders", From: "v2.4.0", To: "v2.3.0"},
+	}
+	res := Grade(Input{Timeline: tl})
+	if j := justification(res, AreaRollback); ratingOf(res, AreaRollback) != Novice || !strings.Contains(j, "ROLLBACK TRAP hit at +1:00") {
+		t.Errorf("rollback %v: %s", ratingOf(res, AreaRollback), j)
+	}
+	// The same rollback after SET DEFAULT is safe.
+	tl = append(tl[:4], status.Event{At: off(30 * time.Second), Kind: status.EventCommand, Actor: "cli",
+		Detail: `sql ALTER TABLE orders ALTER COLUMN order_metadata SET DEFAULT '{}'`}, tl[4])
+	res = Grade(Input{Timeline: tl})
+	if strings.Contains(justification(res, AreaRollback), "TRAP") {
+		t.Errorf("trap after SET DEFAULT: %s", justification(res, AreaRollback))
+	}
+}

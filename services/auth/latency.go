@@ -15,7 +15,7 @@ type Dist struct {
 
 // Simulated work latencies (calibrate the healthy edge p99 here and in the other services).
 var (
-	LoginLatency    = Dist{Min: 20 * time.Millisecond, Max: 80 * time.Millisecond, TailProb: 0.01, TailMax: 150 * time.Millisecond}
+	LoginLatency    = Dist{Min: 20 * time.Millisecond, Max: 80 * time.Millisecond, TailProb: 0.02, TailMax: 300 * time.Millisecond}
 	SessionLatency  = Dist{Min: 10 * time.Millisecond, Max: 40 * time.Millisecond, TailProb: 0.01, TailMax: 100 * time.Millisecond}
 	RefreshInterval = 60 * time.Second
 )

@@ -132,6 +132,8 @@ func upRun(ctx context.Context, o *UpOptions) error {
 		fmt.Fprintln(w, "\nThe shop stays healthy on v2.3.0 (--incident=false).")
 		return nil
 	}
+	// Show the baseline on the scenario clock too (13:45 ... 14:00); the rollout resets it to the real deploy.
+	_ = cr.Post(ctx, "/api/scenario", map[string]any{"deploy_at": time.Now().Add(o.Baseline).UTC(), "factor": sandbox.ScenarioFactor})
 	fmt.Fprintf(w, "\nBaseline: the shop runs healthy on v2.3.0 for %s, then v2.4.0 ships (scenario clock 14:00).\n", o.Baseline)
 	select {
 	case <-ctx.Done():

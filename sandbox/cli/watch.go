@@ -17,15 +17,6 @@ import (
 	"github.com/sandbox-labs/sandbox/services/status"
 )
 
-// SeriesPoint is one edge sample from the control room's /api/series.
-type SeriesPoint struct {
-	T         time.Time `json:"t"`
-	RPS       float64   `json:"rps"`
-	ErrorRate float64   `json:"error_rate"`
-	P99Ms     float64   `json:"p99_ms"`
-	Scenario  string    `json:"scenario,omitempty"`
-}
-
 func watchRun(ctx context.Context, o *StatusOptions) error {
 	e, cr, _, err := controlRoom(ctx, o.G.Name)
 	if err != nil {
@@ -63,7 +54,7 @@ func renderWatch(ctx context.Context, cr *sandbox.ControlRoom, window time.Durat
 	if err != nil {
 		return "", err
 	}
-	var series []SeriesPoint
+	var series []sandbox.SeriesPoint
 	_ = cr.Get(ctx, "/api/series", &series)
 	evs, _ := cr.Timeline(ctx)
 	var b bytes.Buffer
@@ -81,7 +72,7 @@ var markerKinds = map[string]string{status.EventDeployStarted: "D", status.Event
 
 // RenderChart draws the edge error rate (%) over time like the scenario card, with a marker row for deploys
 // (D), rollbacks (R), migrations (M) and flag changes (F).
-func RenderChart(series []SeriesPoint, evs []status.Event, width, height int) string {
+func RenderChart(series []sandbox.SeriesPoint, evs []status.Event, width, height int) string {
 	plotW := width - 12
 	if plotW < 20 {
 		plotW = 20

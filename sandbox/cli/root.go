@@ -71,6 +71,7 @@ and lets you work the incident: roll back, fix forward, and get graded on the li
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          noArgs,
+		RunE:          func(c *cobra.Command, args []string) error { return c.Help() },
 	}
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)

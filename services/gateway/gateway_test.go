@@ -106,6 +106,10 @@ func TestRetryOn5xxWithKeyReplaysBody(t *testing.T) {
 	if v := counterValue(g.requests.WithLabelValues("/api/checkout", "201")); v != 1 {
 		t.Errorf("edge_requests_total{201} = %v, want 1", v)
 	}
+	// The edge keeps its own identity (callers verify X-Sandbox-Service) and reports the upstream's apart.
+	if resp.Header.Get("X-Sandbox-Service") == "up" || resp.Header.Get("X-Sandbox-Upstream-Service") != "up" {
+		t.Errorf("identity headers: service %q upstream %q", resp.Header.Get("X-Sandbox-Service"), resp.Header.Get("X-Sandbox-Upstream-Service"))
+	}
 	if resp.Header.Get("X-Sandbox-Upstream-Version") != "v9" {
 		t.Errorf("upstream version header %q, want v9", resp.Header.Get("X-Sandbox-Upstream-Version"))
 	}

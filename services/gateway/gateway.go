@@ -103,7 +103,8 @@ const billion = 1_000_000_000
 
 func newNoise(rate float64) *noise {
 	rate = math.Max(0, math.Min(1, rate))
-	return &noise{ppb: int64(math.Round(rate * billion))}
+	// Start half-way, so the first error comes after ~1/(2*rate) requests rather than at the very end.
+	return &noise{ppb: int64(math.Round(rate * billion)), acc: billion / 2}
 }
 
 func (n *noise) fire() bool {
@@ -122,7 +123,7 @@ type Gateway struct {
 	cfg      Config
 	client   *http.Client
 	log      *zap.Logger
-	noise    map[string]*noise
+	noise    *noise
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	retries  *prometheus.CounterVec
@@ -136,16 +137,13 @@ func New(gc Config, reg prometheus.Registerer, log *zap.Logger) *Gateway {
 	client := platform.HTTPClient(gc.Timeout)
 	// The edge passes redirects through to the caller instead of following them.
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	g := &Gateway{cfg: gc, client: client, log: log, noise: map[string]*noise{},
+	g := &Gateway{cfg: gc, client: client, log: log, noise: newNoise(gc.NoiseRate),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edge_requests_total",
 			Help: "Edge requests by route family and final status code."}, []string{"route", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "edge_request_duration_seconds",
 			Help: "Edge latency by route family, including retries and backoff.", Buckets: platform.DurationBuckets}, []string{"route"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edge_upstream_retries_total",
 			Help: "Upstream retries by route family and reason (connection or 5xx)."}, []string{"route", "reason"}),
-	}
-	for _, r := range Routes {
-		g.noise[r.Family] = newNoise(gc.NoiseRate)
 	}
 	reg.MustRegister(g.requests, g.duration, g.retries)
 	return g
@@ -202,7 +200,9 @@ func edgeError(w http.ResponseWriter, code int, marker, msg string) int {
 // serve proxies one request and returns the status code sent.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt Route) int {
 	// Noise is decided per request up front and is final: it is never retried, so the healthy share is exact.
-	if g.noise[rt.Family].fire() {
+	// One accumulator for all edge traffic: any window with N requests holds floor(N*rate) +/- 1 noise
+	// errors, spread over the routes in proportion to their traffic.
+	if g.noise.fire() {
 		return edgeError(w, http.StatusBadGateway, EdgeErrNoise, "edge background error")
 	}
 	// Buffer the body so a retry replays it byte for byte.

@@ -64,8 +64,9 @@ type Auth struct {
 	// Latencies of the handlers (zero in tests).
 	Login, Session Dist
 
-	mu    sync.RWMutex
-	users map[int64]User
+	loadMu sync.Mutex // one synchronous first load at a time
+	mu     sync.RWMutex
+	users  map[int64]User
 }
 
 // New returns an Auth signing with secret.
@@ -98,9 +99,22 @@ func (a *Auth) Verify(token string) (int64, bool) {
 	return uid, err == nil
 }
 
+// SetSource sets where users come from (Run sets it once the database answers).
+func (a *Auth) SetSource(src Source) {
+	a.mu.Lock()
+	a.src = src
+	a.mu.Unlock()
+}
+
 // Refresh reloads the user cache.
 func (a *Auth) Refresh(ctx context.Context) error {
-	us, err := a.src.Users(ctx)
+	a.mu.RLock()
+	src := a.src
+	a.mu.RUnlock()
+	if src == nil {
+		return errors.New("no user source yet")
+	}
+	us, err := src.Users(ctx)
 	if err != nil {
 		return err
 	}
@@ -140,6 +154,22 @@ func (a *Auth) loaded() bool {
 	return a.users != nil
 }
 
+// ensure loads the users if no load has succeeded yet, so the first requests after start wait for
+// Postgres instead of failing.
+func (a *Auth) ensure(ctx context.Context) {
+	if a.loaded() {
+		return
+	}
+	a.loadMu.Lock()
+	defer a.loadMu.Unlock()
+	if a.loaded() {
+		return
+	}
+	if err := a.Refresh(ctx); err != nil {
+		a.log.Warn("load users on request", zap.Error(err))
+	}
+}
+
 func (a *Auth) user(id int64) (User, bool, bool) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -162,6 +192,7 @@ func (a *Auth) handleLogin(w http.ResponseWriter, r *http.Request) {
 		platform.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be {\"user_id\": <positive int>}"})
 		return
 	}
+	a.ensure(r.Context())
 	u, ok, loaded := a.user(req.UserID)
 	if !loaded {
 		platform.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "users not loaded yet"})
@@ -186,6 +217,7 @@ func (a *Auth) handleSession(w http.ResponseWriter, r *http.Request) {
 		platform.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid token"})
 		return
 	}
+	a.ensure(r.Context())
 	u, ok, loaded := a.user(id)
 	if !loaded {
 		platform.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "users not loaded yet"})
@@ -220,7 +252,7 @@ func Run(ctx context.Context, cfg platform.Config) error {
 			return
 		}
 		defer pool.Close()
-		a.src = PGSource{Pool: pool}
+		a.SetSource(PGSource{Pool: pool})
 		a.Keep(ctx, RefreshInterval)
 	}()
 	if err := s.Run(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +15,10 @@ import (
 type fakeUsers []User
 
 func (f fakeUsers) Users(context.Context) ([]User, error) { return f, nil }
+
+type downUsers struct{}
+
+func (downUsers) Users(context.Context) ([]User, error) { return nil, errors.New("db down") }
 
 func testServer(t *testing.T, a *Auth) *httptest.Server {
 	t.Helper()
@@ -74,15 +79,16 @@ func TestLoginThenSession(t *testing.T) {
 }
 
 func TestLoginRejects(t *testing.T) {
-	a := New([]byte("k"), fakeUsers{{ID: 1}}, zap.NewNop())
+	a := New([]byte("k"), downUsers{}, zap.NewNop())
 	srv := testServer(t, a)
-	// Before the user cache is loaded: 503.
+	// No user could be loaded yet: 503.
 	resp, _ := http.Post(srv.URL+"/login", "application/json", strings.NewReader(`{"user_id":1}`))
 	resp.Body.Close()
 	if resp.StatusCode != 503 {
 		t.Errorf("unloaded login = %d, want 503", resp.StatusCode)
 	}
-	_ = a.Refresh(context.Background())
+	// Once the database answers, the next request loads the users itself (no background refresh ran).
+	a.SetSource(fakeUsers{{ID: 1}})
 	for body, want := range map[string]int{`{"user_id":2}`: 401, `{}`: 400, `nope`: 400, `{"user_id":1}`: 200} {
 		resp, _ := http.Post(srv.URL+"/login", "application/json", strings.NewReader(body))
 		resp.Body.Close()

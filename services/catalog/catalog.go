@@ -61,6 +61,7 @@ type Catalog struct {
 	// Latencies are the simulated work per handler (zero Dist in tests).
 	Search, List, Item Dist
 
+	loadMu   sync.Mutex // one synchronous first load at a time
 	mu       sync.RWMutex
 	products []Product
 	byID     map[int64]Product
@@ -72,9 +73,22 @@ func New(src Source, log *zap.Logger) *Catalog {
 	return &Catalog{src: src, log: log, Search: SearchLatency, List: ListLatency, Item: ProductLatency}
 }
 
+// SetSource sets where products come from (Run sets it once the database answers).
+func (c *Catalog) SetSource(src Source) {
+	c.mu.Lock()
+	c.src = src
+	c.mu.Unlock()
+}
+
 // Refresh reloads the cache from the source.
 func (c *Catalog) Refresh(ctx context.Context) error {
-	ps, err := c.src.Products(ctx)
+	c.mu.RLock()
+	src := c.src
+	c.mu.RUnlock()
+	if src == nil {
+		return errors.New("no product source yet")
+	}
+	ps, err := src.Products(ctx)
 	if err != nil {
 		return err
 	}
@@ -108,6 +122,23 @@ func (c *Catalog) Keep(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// ready returns the cached products, loading them first if no load has succeeded yet, so the first
+// requests after start wait for Postgres instead of failing.
+func (c *Catalog) ready(ctx context.Context) []Product {
+	if ps := c.snapshot(); ps != nil {
+		return ps
+	}
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	if ps := c.snapshot(); ps != nil {
+		return ps
+	}
+	if err := c.Refresh(ctx); err != nil {
+		c.log.Warn("load product cache on request", zap.Error(err))
+	}
+	return c.snapshot()
+}
+
 func (c *Catalog) snapshot() []Product {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -129,7 +160,7 @@ const maxSearchResults = 20
 
 func (c *Catalog) handleSearch(w http.ResponseWriter, r *http.Request) {
 	c.Search.Wait(r.Context())
-	ps := c.snapshot()
+	ps := c.ready(r.Context())
 	if ps == nil {
 		notReady(w)
 		return
@@ -154,7 +185,7 @@ const defaultPageSize, maxPageSize = 50, 200
 
 func (c *Catalog) handleList(w http.ResponseWriter, r *http.Request) {
 	c.List.Wait(r.Context())
-	ps := c.snapshot()
+	ps := c.ready(r.Context())
 	if ps == nil {
 		notReady(w)
 		return
@@ -177,7 +208,7 @@ func (c *Catalog) handleItem(w http.ResponseWriter, r *http.Request) {
 		platform.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "product id must be an integer"})
 		return
 	}
-	if c.snapshot() == nil {
+	if c.ready(r.Context()) == nil {
 		notReady(w)
 		return
 	}
@@ -208,7 +239,7 @@ func Run(ctx context.Context, cfg platform.Config) error {
 			return
 		}
 		defer pool.Close()
-		c.src = PGSource{Pool: pool}
+		c.SetSource(PGSource{Pool: pool})
 		c.Keep(ctx, RefreshInterval)
 	}()
 	if err := s.Run(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {

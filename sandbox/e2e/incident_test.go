@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sandbox-labs/sandbox/sandbox"
 	"github.com/sandbox-labs/sandbox/services/status"
 )
 
@@ -22,6 +23,13 @@ func startIncident(t *testing.T, prefix string, extra ...string) string {
 	t.Helper()
 	e := requireEngine(t)
 	t.Parallel()
+	return upIncident(t, e, prefix, extra...)
+}
+
+// upIncident starts the incident sandbox without marking the test parallel: tests that measure latency run
+// alone, before the parallel reference runs, so CPU contention does not skew their figures.
+func upIncident(t *testing.T, e *sandbox.Engine, prefix string, extra ...string) string {
+	t.Helper()
 	name := newSandbox(t, e, prefix)
 	args := append([]string{"up", "--name", name, "--baseline", baseline(), "--load-rps", "25"}, extra...)
 	out := mustCLI(t, args...)
@@ -70,7 +78,7 @@ func postOrder(t *testing.T, name string) int {
 // rollout drops nothing, turning the flag off changes nothing, rolling back payments removes the SDK share,
 // the naive rollback of orders breaks order creation with 23502, and SET DEFAULT recovers.
 func TestIntegrationIncident(t *testing.T) {
-	name := startIncident(t, "incident", "--load-rps", "40")
+	name := upIncident(t, requireEngine(t), "incident", "--load-rps", "40")
 
 	plateau := waitStatus(t, name, "20s", 2*time.Minute, "error plateau after v2.4.0", func(s status.Snapshot) bool {
 		return service(s, "checkout").Versions[0] == "v2.4.0" && s.Edge.ErrorRate >= 0.12 && s.Edge.Requests > 300

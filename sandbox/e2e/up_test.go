@@ -11,8 +11,7 @@ import (
 // TestIntegrationUpStatusDown: up -> steady traffic -> status shows every endpoint serving with the card's
 // baseline figures -> down leaves nothing labelled behind, and can run twice.
 func TestIntegrationUpStatusDown(t *testing.T) {
-	e := requireEngine(t)
-	t.Parallel()
+	e := requireEngine(t) // not parallel: it measures latency, so it runs before the parallel reference runs
 	name := newSandbox(t, e, "base")
 	mustCLI(t, "up", "--name", name, "--incident=false")
 

@@ -202,9 +202,9 @@ func TestNoiseShareIsExact(t *testing.T) {
 	if v := counterValue(g.requests.WithLabelValues("/api/search", "502")); v != 10 {
 		t.Errorf("edge_requests_total{502} = %v", v)
 	}
-	// Families have their own accumulators: catalog traffic is untouched by search's share so far.
-	if v := counterValue(g.requests.WithLabelValues("/api/catalog", "502")); v != 0 {
-		t.Errorf("catalog 502s = %v", v)
+	// Noise is the edge's own: it never reaches upstream and is never retried.
+	if n := seriesCount(g.retries); n != 0 {
+		t.Errorf("noise caused %d retry series", n)
 	}
 }
 

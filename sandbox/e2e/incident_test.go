@@ -31,7 +31,7 @@ func startIncident(t *testing.T, prefix string, extra ...string) string {
 func upIncident(t *testing.T, e *sandbox.Engine, prefix string, extra ...string) string {
 	t.Helper()
 	name := newSandbox(t, e, prefix)
-	args := append([]string{"up", "--name", name, "--baseline", baseline(), "--load-rps", "25"}, extra...)
+	args := append([]string{"up", "--name", name, "--baseline", baseline(), "--load-rps", "20"}, extra...)
 	out := mustCLI(t, args...)
 	if !strings.Contains(out, "What do you do first?") {
 		t.Fatalf("up did not print the page:\n%s", out)

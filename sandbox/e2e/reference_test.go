@@ -49,7 +49,9 @@ func (g gradeResult) rating(area string) string {
 // exit code.
 func gradeRun(t *testing.T, name string) (gradeResult, int) {
 	t.Helper()
-	out, errs, code := runCLI(t, "grade", "--output", "json", "--window", "20s", "--name", name)
+	// Three sandboxes share two cores here, so p99 is loosened; the latency figures themselves are asserted by
+	// the tests that run alone (TestIntegrationUpStatusDown, TestIntegrationIncident).
+	out, errs, code := runCLI(t, "grade", "--output", "json", "--window", "20s", "--max-p99-ms", "600", "--name", name)
 	var g gradeResult
 	if err := json.Unmarshal([]byte(out), &g); err != nil {
 		t.Fatalf("grade json (exit %d): %v\n%s\n%s", code, err, out, errs)

@@ -24,8 +24,12 @@ const (
 	postgresMemory = 512 << 20
 )
 
-// LabelPrevious on a container names the release it replaced, so `rollback` needs no state file.
-const LabelPrevious = "io.sandbox.previous"
+// LabelPrevious on a container names the release it replaced, so `rollback` needs no state file;
+// LabelRolledBack marks a container that a rollback started, so a second `rollback` does not flip it forward.
+const (
+	LabelPrevious   = "io.sandbox.previous"
+	LabelRolledBack = "io.sandbox.rolled-back"
+)
 
 // Instance is one running container of a sandbox.
 type Instance struct {
@@ -34,6 +38,7 @@ type Instance struct {
 	Service  string
 	Version  string
 	Previous string
+	Rollback bool // started by a rollback
 	State    string
 	Health   string
 	Created  time.Time
@@ -56,7 +61,7 @@ func (e *Engine) Instances(ctx context.Context, name string, service ...string) 
 			health = strings.Trim(c.Status[i:], "()")
 		}
 		out = append(out, Instance{ID: c.ID, Name: n, Service: c.Labels[LabelService], Version: c.Labels[LabelVersion],
-			Previous: c.Labels[LabelPrevious], State: c.State, Health: health, Created: time.Unix(c.Created, 0)})
+			Previous: c.Labels[LabelPrevious], Rollback: c.Labels[LabelRolledBack] == "true", State: c.State, Health: health, Created: time.Unix(c.Created, 0)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
 	return out, nil
@@ -68,6 +73,7 @@ type ContainerSpec struct {
 	Service  string
 	Version  string
 	Previous string
+	Rollback bool
 	Image    string
 	Env      []string
 	Publish  string // container port to publish on 127.0.0.1, e.g. "8080/tcp"
@@ -88,6 +94,9 @@ func (e *Engine) StartContainer(ctx context.Context, s ContainerSpec) (string, e
 	labels := ResourceLabels(s.Name, s.Service, s.Version)
 	if s.Previous != "" {
 		labels[LabelPrevious] = s.Previous
+	}
+	if s.Rollback {
+		labels[LabelRolledBack] = "true"
 	}
 	cfg := &container.Config{Image: s.Image, Env: s.Env, Labels: labels, Cmd: s.Cmd, Healthcheck: s.Health}
 	stop := 12

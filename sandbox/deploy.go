@@ -155,7 +155,7 @@ func (e *Engine) rollService(ctx context.Context, o DeployOptions, settings Sett
 		progress(fmt.Sprintf("%s is already at %s", svc, rel.Version))
 		return sd, nil
 	}
-	spec := ContainerSpec{Name: o.Name, Service: svc, Version: rel.Version, Previous: sd.From,
+	spec := ContainerSpec{Name: o.Name, Service: svc, Version: rel.Version, Previous: sd.From, Rollback: o.Rollback,
 		Image: ImageRef(o.Name, svc, rel.Version), Env: RoleEnv(o.Name, svc, settings)}
 	if len(olds) > 0 {
 		// Keep whatever environment the running instance had (a trainee may have tuned it).
@@ -214,22 +214,28 @@ func orNone(v string) string {
 	return v
 }
 
-// RollbackTargets returns, per release service, the version its running instance replaced.
-func (e *Engine) RollbackTargets(ctx context.Context, name string, services []string) (map[string]string, error) {
+// RollbackTargets returns, per release service, the version its running instance replaced. A service whose
+// running instance was itself started by a rollback is reported in already (it is back on the older release;
+// rolling back again would redeploy the bad one).
+func (e *Engine) RollbackTargets(ctx context.Context, name string, services []string) (targets map[string]string, already map[string]string, err error) {
 	out := map[string]string{}
+	already = map[string]string{}
 	for _, svc := range services {
 		insts, err := e.Instances(ctx, name, svc)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for i := len(insts) - 1; i >= 0; i-- {
-			if insts[i].State == "running" {
-				if insts[i].Previous != "" && insts[i].Previous != insts[i].Version {
-					out[svc] = insts[i].Previous
+			if in := insts[i]; in.State == "running" {
+				switch {
+				case in.Rollback:
+					already[svc] = in.Version
+				case in.Previous != "" && in.Previous != in.Version:
+					out[svc] = in.Previous
 				}
 				break
 			}
 		}
 	}
-	return out, nil
+	return out, already, nil
 }

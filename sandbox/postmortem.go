@@ -35,7 +35,10 @@ func describe(ev status.Event) string {
 	case status.EventMigrationVersion:
 		return fmt.Sprintf("schema migration version %s -> %s", ev.From, ev.To)
 	case status.EventFlagObserved:
-		return fmt.Sprintf("feature flag %s: %s -> %s", firstOf(ev.Service, ev.Detail), ev.From, ev.To)
+		if ev.Detail != "" {
+			return ev.Detail
+		}
+		return fmt.Sprintf("feature flag %s: %s -> %s", ev.Service, ev.From, ev.To)
 	case status.EventSpikeStart:
 		return "edge error rate crossed 5%: " + ev.Detail
 	case status.EventRecovered:

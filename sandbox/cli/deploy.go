@@ -97,11 +97,19 @@ func rollbackRun(ctx context.Context, streams IO, name, svc string) error {
 	if svc != "" {
 		services = []string{svc}
 	}
-	targets, err := e.RollbackTargets(ctx, name, services)
+	targets, already, err := e.RollbackTargets(ctx, name, services)
 	if err != nil {
 		return err
 	}
+	for _, s := range services {
+		if v, ok := already[s]; ok {
+			fmt.Fprintf(streams.ErrOut, "%s is already rolled back (on %s); to go forward use `sandbox deploy %s <version>`\n", s, v, s)
+		}
+	}
 	if len(targets) == 0 {
+		if len(already) > 0 {
+			return nil
+		}
 		return fmt.Errorf("nothing to roll back: %s has no previous release recorded", strings.Join(services, ", "))
 	}
 	// Group services by the version they go back to, keeping rollout order.

@@ -100,7 +100,12 @@ func RenderChart(series []sandbox.SeriesPoint, evs []status.Event, width, height
 			continue
 		}
 		col := int(float64(plotW-1) * ev.At.Sub(t0).Seconds() / t1.Sub(t0).Seconds())
-		row[col] = []rune(m)[0]
+		// Events seconds apart share a column: keep the first (a deploy beats the migration it runs).
+		if row[col] == ' ' {
+			row[col] = []rune(m)[0]
+		} else if col+1 < len(row) && row[col+1] == ' ' {
+			row[col+1] = []rune(m)[0]
+		}
 	}
 	pad := strings.Repeat(" ", labelWidth(chart))
 	var b strings.Builder

@@ -23,7 +23,7 @@ import (
 // Tunables (defaults; env overrides in ConfigFromEnv). The retry backoff is what turns a failing request
 // into a slow one: with ~15% of requests failing, edge p99 moves from ~200 ms to ~450 ms.
 const (
-	DefaultBackoff   = 350 * time.Millisecond // SANDBOX_RETRY_BACKOFF
+	DefaultBackoff   = 320 * time.Millisecond // SANDBOX_RETRY_BACKOFF
 	DefaultJitter    = 100 * time.Millisecond // SANDBOX_RETRY_JITTER: uniform extra 0..jitter
 	DefaultNoiseRate = 0.001                  // SANDBOX_NOISE_RATE
 	DefaultTimeout   = 10 * time.Second       // SANDBOX_UPSTREAM_TIMEOUT, per attempt

@@ -121,7 +121,7 @@ func TestPaymentMethodSplit(t *testing.T) {
 			t.Fatalf("secondary method not honoured for user %d", u)
 		}
 	}
-	if card < 500 || card > 600 {
+	if lo, hi := NumUsers*(CardSharePercent-5)/100, NumUsers*(CardSharePercent+5)/100; card < lo || card > hi {
 		t.Errorf("card users %d of %d, want about %d%%", card, NumUsers, CardSharePercent)
 	}
 }

@@ -96,7 +96,7 @@ const NumUsers = 1000
 
 // CardSharePercent of users pay by card; the rest use the saved-card path (the one the payment-sdk 4.0
 // break hits, see payments.StoredCredentialPath). The split is by a stable hash of the user id.
-const CardSharePercent = 55
+const CardSharePercent = 50
 
 // Payment methods.
 const (

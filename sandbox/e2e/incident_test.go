@@ -149,13 +149,19 @@ func TestIntegrationIncident(t *testing.T) {
 	if rec.Loadgen == nil || rec.Loadgen.Dropped != 0 {
 		t.Errorf("load generator over the whole run: %+v, want no request dropped by a deploy or rollback", rec.Loadgen)
 	}
-	var tl []status.Event
-	if err := json.Unmarshal([]byte(mustCLI(t, "timeline", "--output", "json", "--name", name)), &tl); err != nil {
-		t.Fatal(err)
-	}
+	// The control room calls it recovered once the edge has stayed under 1% for 10 s: poll for the record.
 	kinds := map[string]int{}
-	for _, ev := range tl {
-		kinds[ev.Kind]++
+	deadline := time.Now().Add(time.Minute)
+	for kinds[status.EventRecovered] == 0 && time.Now().Before(deadline) {
+		var tl []status.Event
+		if err := json.Unmarshal([]byte(mustCLI(t, "timeline", "--output", "json", "--name", name)), &tl); err != nil {
+			t.Fatal(err)
+		}
+		kinds = map[string]int{}
+		for _, ev := range tl {
+			kinds[ev.Kind]++
+		}
+		time.Sleep(2 * time.Second)
 	}
 	for _, k := range []string{status.EventSpikeStart, status.EventRollback, status.EventFlagObserved, status.EventSchemaObserved, status.EventVersionObserved, status.EventRecovered} {
 		if kinds[k] == 0 {

@@ -225,6 +225,15 @@ func (l *Loadgen) Do(ctx context.Context, kind Kind, user int64, r *rand.Rand) O
 	}
 	resp, err := l.client.Do(hr)
 	out := Classify(resp, err)
+	if out == Dropped {
+		// A dropped request is the one thing a deploy must never cause: say exactly what happened.
+		edge := ""
+		if resp != nil {
+			edge = resp.Header.Get("X-Sandbox-Edge-Error")
+		}
+		l.log.Warn("request dropped", zap.String("route", string(req.kind)), zap.String("path", req.path),
+			zap.String("edge_error", edge), zap.Error(err))
+	}
 	if resp != nil {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()

@@ -24,7 +24,10 @@ type gradeResult struct {
 	} `json:"scorecard"`
 	Strengths    []string `json:"strengths"`
 	Improvements []string `json:"improvements"`
-	Resources    []string `json:"resources"`
+	Resources    []struct {
+		Title string `json:"title"`
+		URL   string `json:"url"`
+	} `json:"resources"`
 }
 
 func (g gradeResult) check(id string) (bool, string) {

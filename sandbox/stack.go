@@ -197,7 +197,7 @@ func (e *Engine) Up(ctx context.Context, o UpOptions, progress Progress) (ep End
 	pgID, err := e.StartContainer(ctx, ContainerSpec{Name: o.Name, Service: "postgres", Image: pgRef, Root: true,
 		Env:     []string{"POSTGRES_USER=" + dbUser, "POSTGRES_PASSWORD=" + dbPass, "POSTGRES_DB=" + dbName},
 		Publish: "5432/tcp", Mounts: map[string]string{VolumeName(o.Name, "pgdata"): "/var/lib/postgresql/data"},
-		Health: &container.HealthConfig{Test: pgimage.HealthCmd, Interval: time.Second, Timeout: 3 * time.Second, Retries: 5, StartPeriod: 60 * time.Second}})
+		Health: &container.HealthConfig{Test: pgimage.HealthCmd, Interval: 2 * time.Second, Timeout: 3 * time.Second, Retries: 5, StartPeriod: 60 * time.Second}})
 	if err != nil {
 		return ep, err
 	}

@@ -76,6 +76,19 @@ func dumpDiagnostics(t *testing.T, name string) {
 	t.Logf("status of %s at failure:\n%s", name, out)
 	tl, _, _ := runCLI(t, "timeline", "--name", name)
 	t.Logf("timeline of %s at failure:\n%s", name, tl)
+	for _, svc := range []string{"loadgen", "gateway"} {
+		logs, _, _ := runCLI(t, "logs", svc, "--tail", "0", "--name", name)
+		var warn []string
+		for _, l := range strings.Split(logs, "\n") {
+			if strings.Contains(l, `"level":"warn"`) || strings.Contains(l, `"level":"error"`) {
+				warn = append(warn, l)
+			}
+		}
+		if len(warn) > 20 {
+			warn = warn[len(warn)-20:]
+		}
+		t.Logf("%s warnings of %s at failure:\n%s", svc, name, strings.Join(warn, "\n"))
+	}
 }
 
 // runCLI runs the sandbox CLI in-process, as a user would from a shell.

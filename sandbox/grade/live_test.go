@@ -211,3 +211,24 @@ func TestCollectFailsWithoutControlRoom(t *testing.T) {
 		t.Fatalf("unreachable control room: err %v", err)
 	}
 }
+
+func TestUnaffectedForgivesOneNoiseError(t *testing.T) {
+	snap := func(errs float64) *status.Snapshot {
+		s := &status.Snapshot{}
+		for _, r := range []string{"/api/search", "/api/catalog", "/api/auth"} {
+			e := status.Endpoint{Route: r, Requests: 120}
+			if r == "/api/search" {
+				e.Errors, e.ErrorRate = errs, errs/120
+			}
+			s.Endpoints = append(s.Endpoints, e)
+		}
+		return s
+	}
+	th := DefaultThresholds()
+	if c := unaffectedUntouched(snap(1), nil, &evidence{}, th); !c.Passed {
+		t.Errorf("one noise error in 120 requests failed the check: %s", c.Detail)
+	}
+	if c := unaffectedUntouched(snap(3), nil, &evidence{}, th); c.Passed {
+		t.Errorf("3 errors in 120 requests (2.5%%) passed: %s", c.Detail)
+	}
+}

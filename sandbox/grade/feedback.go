@@ -235,7 +235,9 @@ func (g *grader) feedback(card []AreaScore) (strengths, improvements []string) {
 		im = append(im, candidate{4, fmt.Sprintf("The first mitigation came at %s after %s: drill the decision tree "+
 			"(deploy correlation, migration compat, dependency compat) so it comes sooner.", ev.rel(fc.At), ev.RefKind)})
 	}
-	im = append(im, candidate{3, "Write the postmortem: timeline, the three causes, and one owner per process change."})
+	im = append(im, candidate{3, "Write the postmortem: timeline, the three causes, and one owner per process change."},
+		candidate{2, "Rehearse the safe paths on a fresh sandbox: expand-contract for #905 (nullable or default, backfill, then NOT NULL) and a targeted rollback that keeps orders on v2.4.0."},
+		candidate{1, "Run it again with another `--seed` or a `--faults` subset, so the playbook works when the details change."})
 	return top3(s), top3(im)
 }
 

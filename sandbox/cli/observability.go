@@ -51,6 +51,12 @@ func observabilityRun(ctx context.Context, streams IO, name string, stop bool) e
 	if _, err := e.SandboxSettings(ctx, name); err != nil {
 		return err
 	}
+	return startObservability(ctx, streams, e, name)
+}
+
+// startObservability starts Prometheus (and Grafana when its image is present) for a running sandbox and
+// prints their URLs; `up --observability` calls it once the sandbox is healthy.
+func startObservability(ctx context.Context, streams IO, e *sandbox.Engine, name string) error {
 	if _, err := observability.EnsurePrometheusImage(ctx, e.APIClient, progressTo(streams.ErrOut)); err != nil {
 		return err
 	}

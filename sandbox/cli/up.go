@@ -25,6 +25,7 @@ type UpOptions struct {
 	Incident      bool
 	Wait          time.Duration
 	PostgresImage string
+	Observability bool
 }
 
 // NewCmdUp builds `sandbox up`; runF lets tests check flag parsing without an engine.
@@ -56,6 +57,7 @@ func newCmdUp(streams IO, g *Globals, runF func(context.Context, *UpOptions) err
 	f.Float64Var(&o.Settings.NoiseRate, "noise", o.Settings.NoiseRate, "background error share at the edge (0.001 = 0.1%)")
 	f.StringVar(&o.Settings.ScrapeInterval, "scrape-interval", o.Settings.ScrapeInterval, "control room scrape interval")
 	f.StringVar(&o.PostgresImage, "postgres-image", envOr("SANDBOX_POSTGRES_IMAGE", "postgres:16-alpine"), "Postgres image (built locally from Debian packages when it cannot be pulled; env SANDBOX_POSTGRES_IMAGE)")
+	f.BoolVar(&o.Observability, "observability", false, "also run Prometheus (and Grafana when its image is present) wired to dashboards/")
 	f.DurationVar(&o.Wait, "wait", 3*time.Minute, "how long to wait for steady traffic and for the spike")
 	return cmd
 }
@@ -127,6 +129,11 @@ func upRun(ctx context.Context, o *UpOptions) error {
 		return fmt.Errorf("%w (the sandbox is still running; see `sandbox status --name %s`)", err, name)
 	}
 	fmt.Fprintf(w, "  • steady baseline traffic after %.1fs\n", time.Since(start).Seconds())
+	if o.Observability {
+		if err := startObservability(ctx, o.IO, e, name); err != nil {
+			fmt.Fprintln(w, "warning: observability: "+err.Error())
+		}
+	}
 	printWhere(w, name, ep)
 	if !o.Incident {
 		fmt.Fprintln(w, "\nThe shop stays healthy on v2.3.0 (--incident=false).")

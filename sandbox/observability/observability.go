@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/sandbox-labs/sandbox/sandbox/rootfs"
 	"io"
 	"io/fs"
 	"net/http"
@@ -166,7 +167,7 @@ func pull(ctx context.Context, cli client.APIClient, ref string) error {
 		return err
 	}
 	defer rc.Close()
-	if _, err := lastStatus(rc); err != nil {
+	if _, err := rootfs.LastStatus(rc); err != nil {
 		return err
 	}
 	if ok, err := imagePresent(ctx, cli, ref); err != nil || !ok {

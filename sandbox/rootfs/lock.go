@@ -1,6 +1,6 @@
 //go:build unix
 
-package pgimage
+package rootfs
 
 import (
 	"context"
@@ -11,13 +11,11 @@ import (
 	"time"
 )
 
-// mntDetach is MNT_DETACH, spelled out because syscall names it only on Linux.
-const mntDetach = 0x2
-
-// lockBuild serialises builds across processes (go test runs packages in
-// parallel, and each may ask for the image), so the tree is built once.
-func lockBuild(ctx context.Context, progress func(string)) (func(), error) {
-	path := filepath.Join(os.TempDir(), "sandbox-pgimage.lock")
+// Lock serialises builds of one image across processes (go test runs packages in parallel, and each may
+// ask for the image), so the tree is built once. name picks the lock file; what names the image in the
+// waiting message.
+func Lock(ctx context.Context, name, what string, progress func(string)) (func(), error) {
+	path := filepath.Join(os.TempDir(), "sandbox-"+name+".lock")
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("build lock: %w", err)
@@ -33,7 +31,7 @@ func lockBuild(ctx context.Context, progress func(string)) (func(), error) {
 			return nil, fmt.Errorf("build lock %s: %w", path, err)
 		}
 		if !told {
-			progress(fmt.Sprintf("waiting for another build of %s (lock %s)", LocalRef, path))
+			progress(fmt.Sprintf("waiting for another build of %s (lock %s)", what, path))
 			told = true
 		}
 		select {

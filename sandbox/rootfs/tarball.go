@@ -1,6 +1,6 @@
 //go:build unix
 
-package pgimage
+package rootfs
 
 import (
 	"archive/tar"
@@ -19,12 +19,12 @@ var emptyDirs = map[string]bool{"dev": true, "proc": true, "sys": true}
 
 type inode struct{ dev, ino uint64 }
 
-// writeTree streams root as a tar archive for ImageImport. It preserves what a
+// WriteTree streams root as a tar archive for ImageImport. It preserves what a
 // root filesystem needs: symlinks as links (never followed), permission and
 // setuid bits, numeric uid/gid (names would be resolved against the host's
 // /etc/passwd, which is not the image's), and hard links as links so shared
 // files are stored once. Sockets and device nodes are skipped.
-func writeTree(w io.Writer, root string) error {
+func WriteTree(w io.Writer, root string) error {
 	tw := tar.NewWriter(w)
 	seen := map[inode]string{}
 

@@ -1,6 +1,6 @@
 //go:build unix
 
-package pgimage
+package rootfs
 
 import (
 	"archive/tar"
@@ -57,7 +57,7 @@ func TestWriteTreePreservesLinksModesOwners(t *testing.T) {
 	}
 
 	var buf bytes.Buffer
-	if err := writeTree(&buf, root); err != nil {
+	if err := WriteTree(&buf, root); err != nil {
 		t.Fatalf("writeTree: %v", err)
 	}
 
@@ -130,17 +130,17 @@ func TestMountsUnderMatchesWholePathSegments(t *testing.T) {
 		t.Error("a sibling with a common prefix must not match")
 	}
 	// A fresh temp dir has nothing mounted below it.
-	got, err := mountsUnder(t.TempDir())
+	got, err := MountsUnder(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 0 {
-		t.Errorf("mountsUnder(fresh dir) = %v", got)
+		t.Errorf("MountsUnder(fresh dir) = %v", got)
 	}
 	if _, err := os.Stat("/proc/self/mounts"); err == nil {
-		got, err := mountsUnder("/proc")
+		got, err := MountsUnder("/proc")
 		if err != nil || len(got) == 0 || got[len(got)-1] != "/proc" {
-			t.Errorf("mountsUnder(/proc) = %v, %v; want /proc last (deepest first)", got, err)
+			t.Errorf("MountsUnder(/proc) = %v, %v; want /proc last (deepest first)", got, err)
 		}
 	}
 }

@@ -1,0 +1,183 @@
+//go:build unix
+
+// Package rootfs builds container images from Debian's packages where no registry can be reached:
+// debootstrap a minimal tree, stream it to the engine as a tar, and clean up the build folder safely.
+// sandbox/pgimage (Postgres) and sandbox/observability (Prometheus) both build on it.
+package rootfs
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/docker/docker/pkg/jsonmessage"
+)
+
+// Debian release and mirror every local image is built from; EnvMirror overrides the mirror.
+const (
+	EnvMirror     = "SANDBOX_DEBIAN_MIRROR"
+	DefaultMirror = "http://deb.debian.org/debian"
+	Suite         = "bookworm"
+)
+
+// heartbeat is how often a long debootstrap reports that it is still going.
+const heartbeat = 15 * time.Second
+
+// mntDetach is MNT_DETACH, spelled out because syscall names it only on Linux.
+const mntDetach = 0x2
+
+// FindDebootstrap locates the debootstrap binary; what names the image in the error.
+func FindDebootstrap(what string) (string, error) {
+	if p, err := exec.LookPath("debootstrap"); err == nil {
+		return p, nil
+	}
+	// sbin is often missing from PATH outside a root login shell.
+	for _, p := range []string{"/usr/sbin/debootstrap", "/sbin/debootstrap"} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("debootstrap not found: install it with `apt-get install debootstrap` to build %s", what)
+}
+
+// Debootstrap runs a minbase debootstrap of Suite into rootfs with the include packages, reporting progress
+// every heartbeat and returning the tail of its output on failure.
+func Debootstrap(ctx context.Context, bin, rootfs, include string, progress func(string)) error {
+	mirror := os.Getenv(EnvMirror)
+	if mirror == "" {
+		mirror = DefaultMirror
+	}
+	args := []string{"--variant=minbase", "--include=" + include, Suite, rootfs, mirror}
+	progress(fmt.Sprintf("debootstrap: %s %s (about 2 minutes)", bin, strings.Join(args, " ")))
+
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = cmd.Stdout // one stream, so the tail tells what failed
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start debootstrap: %w", err)
+	}
+
+	var (
+		mu   sync.Mutex
+		last string
+		tail []string
+	)
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			mu.Lock()
+			last = sc.Text()
+			tail = append(tail, last)
+			if len(tail) > 20 {
+				tail = tail[1:]
+			}
+			mu.Unlock()
+		}
+	}()
+
+	start := time.Now()
+	tick := time.NewTicker(heartbeat)
+	defer tick.Stop()
+	for waiting := true; waiting; {
+		select {
+		case <-readDone:
+			waiting = false
+		case <-tick.C:
+			mu.Lock()
+			l := last
+			mu.Unlock()
+			progress(fmt.Sprintf("debootstrap: %s elapsed (%s)", time.Since(start).Round(time.Second), l))
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Errorf("debootstrap: %w\n%s", err, strings.Join(tail, "\n"))
+	}
+	return nil
+}
+
+// LastStatus drains a JSON message stream, failing on an error message, and returns the last status (the
+// image ID, for an import).
+func LastStatus(r io.Reader) (string, error) {
+	dec := json.NewDecoder(r)
+	last := ""
+	for {
+		var m jsonmessage.JSONMessage
+		if err := dec.Decode(&m); err == io.EOF {
+			return last, nil
+		} else if err != nil {
+			return "", err
+		}
+		if m.Error != nil {
+			return "", m.Error
+		}
+		if m.Status != "" {
+			last = m.Status
+		}
+	}
+}
+
+// RemoveTree deletes a build folder. debootstrap mounts /proc and /sys in the target; if it died with them
+// mounted, RemoveAll would walk into the host's, so detach every mount below dir first and refuse if any
+// remains.
+func RemoveTree(dir string) error {
+	mounts, err := MountsUnder(dir)
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	for _, m := range mounts {
+		_ = syscall.Unmount(m, mntDetach)
+	}
+	if left, _ := MountsUnder(dir); len(left) > 0 {
+		return fmt.Errorf("remove %s: still mounted: %s", dir, strings.Join(left, " "))
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	return nil
+}
+
+// MountsUnder lists mount points at or below dir, deepest first.
+func MountsUnder(dir string) ([]string, error) {
+	data, err := os.ReadFile("/proc/self/mounts")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil // not Linux: debootstrap never ran here
+	}
+	if err != nil {
+		return nil, err
+	}
+	dir = filepath.Clean(dir)
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		// /proc/self/mounts escapes spaces and the like in octal.
+		p := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`).Replace(f[1])
+		if isUnder(p, dir) {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out, nil
+}

@@ -1,17 +1,13 @@
 package catalog
 
 import (
-	"context"
-	"math/rand/v2"
 	"time"
+
+	"github.com/sandbox-labs/sandbox/services/platform"
 )
 
-// Dist is a simulated work latency: uniform in [Min, Max], except a TailProb share uniform in [Max, TailMax].
-type Dist struct {
-	Min, Max time.Duration
-	TailProb float64
-	TailMax  time.Duration
-}
+// Dist is the shared simulated-latency distribution.
+type Dist = platform.Dist
 
 // Simulated work latencies. Calibrate here: the healthy edge p99 (~200 ms) is set by these plus the
 // other services' distributions and the mix in services/loadgen.
@@ -21,28 +17,3 @@ var (
 	ProductLatency  = Dist{Min: 5 * time.Millisecond, Max: 30 * time.Millisecond, TailProb: 0.01, TailMax: 100 * time.Millisecond}
 	RefreshInterval = 30 * time.Second
 )
-
-// Sample draws one latency.
-func (d Dist) Sample() time.Duration {
-	if d.TailProb > 0 && d.TailMax > d.Max && rand.Float64() < d.TailProb {
-		return d.Max + time.Duration(rand.Int64N(int64(d.TailMax-d.Max)+1))
-	}
-	if d.Max <= d.Min {
-		return d.Min
-	}
-	return d.Min + time.Duration(rand.Int64N(int64(d.Max-d.Min)+1))
-}
-
-// Wait sleeps one sample, or until ctx ends.
-func (d Dist) Wait(ctx context.Context) {
-	s := d.Sample()
-	if s <= 0 {
-		return
-	}
-	t := time.NewTimer(s)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}

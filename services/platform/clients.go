@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sandbox-labs/sandbox/services/status"
 )
 
 // HTTPClient is the client services use to call each other by alias. Every request opens a new connection,
@@ -81,10 +84,7 @@ func (t *identityTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	return resp, nil
 }
 
-var knownRoles = map[string]bool{"gateway": true, "checkout": true, "orders": true, "payments": true,
-	"provider": true, "catalog": true, "auth": true, "loadgen": true, "control": true}
-
-func isRole(host string) bool { return knownRoles[host] }
+func isRole(host string) bool { return slices.Contains(status.Roles, host) }
 
 // OpenDB connects to SANDBOX_DATABASE_URL, retrying until ctx ends (Postgres may still be starting).
 func OpenDB(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {

@@ -24,7 +24,7 @@ const (
 )
 
 // EventObservedInitial records the state the control room first saw (its baseline).
-const EventObservedInitial = "observed_initial"
+const EventObservedInitial = status.EventObservedInitial
 
 // observer is the baseline the control room compares each poll against; persisted in state.json so a
 // restart neither repeats nor misses events.

@@ -14,6 +14,10 @@ type Event struct {
 	To      string            `json:"to,omitempty"`
 	Detail  string            `json:"detail,omitempty"`
 	Data    map[string]string `json:"data,omitempty"`
+	// Prev and Hash chain the record: Hash = ChainHash(event with Hash empty), Prev = the previous event's
+	// Hash. The control room sets both; the grader verifies the chain (VerifyChain).
+	Prev string `json:"prev,omitempty"`
+	Hash string `json:"hash,omitempty"`
 }
 
 // Event kinds. Posted by the CLI unless marked observed (the control room sees them in live state, however
@@ -35,4 +39,16 @@ const (
 	EventSpikeStart       = "spike_start"       // observed: edge error rate crossed above 5%
 	EventRecovered        = "recovered"         // observed: edge error rate back under 1% after a spike
 	EventDataLoss         = "data_loss"         // observed: order_metadata rows disappeared (Data: rows)
+	EventObservedInitial  = "observed_initial"  // observed: the state the control room first saw
+	EventRolloutScheduled = "rollout_scheduled" // CLI: the v2.4.0 rollout is due at Data["due"] (RFC3339)
+	EventAttemptEnded     = "attempt_ended"     // CLI: `sandbox grade` ended the attempt (Data: verdict)
 )
+
+// observedKinds are written only by the control room's observer; its write API refuses them.
+var observedKinds = map[string]bool{
+	EventVersionObserved: true, EventSchemaObserved: true, EventMigrationVersion: true, EventFlagObserved: true,
+	EventSpikeStart: true, EventRecovered: true, EventDataLoss: true, EventObservedInitial: true,
+}
+
+// ObservedOnly reports whether kind may only be recorded by the control room's own observer.
+func ObservedOnly(kind string) bool { return observedKinds[kind] }

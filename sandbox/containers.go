@@ -16,6 +16,8 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
+
+	"github.com/sandbox-labs/sandbox/services/status"
 )
 
 // Memory limits per container: small enough that the whole shop fits a laptop, large enough for Go services.
@@ -42,6 +44,7 @@ type Instance struct {
 	State    string
 	Health   string
 	Created  time.Time
+	Seal     string // LabelSeal: see SealValid
 }
 
 // Instances lists a sandbox's containers (optionally one service), oldest first.
@@ -61,7 +64,8 @@ func (e *Engine) Instances(ctx context.Context, name string, service ...string) 
 			health = strings.Trim(c.Status[i:], "()")
 		}
 		out = append(out, Instance{ID: c.ID, Name: n, Service: c.Labels[LabelService], Version: c.Labels[LabelVersion],
-			Previous: c.Labels[LabelPrevious], Rollback: c.Labels[LabelRolledBack] == "true", State: c.State, Health: health, Created: time.Unix(c.Created, 0)})
+			Previous: c.Labels[LabelPrevious], Rollback: c.Labels[LabelRolledBack] == "true", State: c.State, Health: health, Created: time.Unix(c.Created, 0),
+			Seal: c.Labels[LabelSeal]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
 	return out, nil
@@ -91,14 +95,22 @@ func randomSuffix() string {
 
 // StartContainer creates and starts a container on the sandbox network with the service alias.
 func (e *Engine) StartContainer(ctx context.Context, s ContainerSpec) (string, error) {
+	secret, err := e.Secret(ctx, s.Name)
+	if err != nil {
+		return "", err
+	}
 	labels := ResourceLabels(s.Name, s.Service, s.Version)
+	env := s.Env
+	if s.Service == "control" && secret != "" {
+		env = append(append([]string(nil), env...), status.ControlTokenEnv+"="+status.TokenDigest(secret))
+	}
 	if s.Previous != "" {
 		labels[LabelPrevious] = s.Previous
 	}
 	if s.Rollback {
 		labels[LabelRolledBack] = "true"
 	}
-	cfg := &container.Config{Image: s.Image, Env: s.Env, Labels: labels, Cmd: s.Cmd, Healthcheck: s.Health}
+	cfg := &container.Config{Image: s.Image, Env: env, Labels: labels, Cmd: s.Cmd, Healthcheck: s.Health}
 	stop := 12
 	cfg.StopTimeout = &stop
 	hc := &container.HostConfig{
@@ -122,6 +134,9 @@ func (e *Engine) StartContainer(ctx context.Context, s ContainerSpec) (string, e
 		hc.Binds = append(hc.Binds, vol+":"+target)
 	}
 	cname := s.Name + "-" + s.Service + "-" + randomSuffix()
+	if secret != "" {
+		labels[LabelSeal] = Seal(secret, cname)
+	}
 	net := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 		NetworkName(s.Name): {Aliases: []string{s.Service, cname}},
 	}}

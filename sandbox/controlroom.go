@@ -15,8 +15,9 @@ import (
 
 // ControlRoom is the CLI's client of a sandbox's control room JSON API.
 type ControlRoom struct {
-	Base string
-	HTTP *http.Client
+	Base  string
+	HTTP  *http.Client
+	Token string // the sandbox's secret, sent as a bearer token on writes
 }
 
 // NewControlRoom returns a client for the control room at base (http://127.0.0.1:port).
@@ -81,6 +82,9 @@ func (c *ControlRoom) Post(ctx context.Context, path string, v any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if c.Token != "" {
+		req.Header.Set(status.AuthHeader, status.AuthScheme+c.Token)
+	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return fmt.Errorf("control room: %w", err)

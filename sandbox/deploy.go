@@ -87,7 +87,7 @@ func (e *Engine) Deploy(ctx context.Context, o DeployOptions, progress Progress)
 	if o.Drain == 0 {
 		o.Drain = 10 * time.Second
 	}
-	cr := NewControlRoom(ep.Control)
+	cr := ep.ControlRoom()
 	kind := status.EventDeployStarted
 	if o.Rollback {
 		kind = status.EventRollback

@@ -71,7 +71,7 @@ func (e *Engine) RolloutV240(ctx context.Context, name string, progress Progress
 	if err != nil {
 		return time.Time{}, DeployResult{}, err
 	}
-	cr := NewControlRoom(ep.Control)
+	cr := ep.ControlRoom()
 	at := time.Now().UTC()
 	if err := cr.Post(ctx, "/api/scenario", map[string]any{"deploy_at": at, "factor": ScenarioFactor}); err != nil {
 		progress("warning: could not set the scenario clock: " + err.Error())

@@ -93,6 +93,18 @@ type Endpoints struct {
 	Gateway     string // http://127.0.0.1:port
 	Control     string
 	DatabaseURL string // postgres://...@127.0.0.1:port/shop
+	// Secret authenticates the CLI's writes to the control room ("" for a sandbox without one).
+	Secret string
+	// Untrusted names containers that carry the sandbox's labels but no valid seal: not created by the CLI.
+	// Endpoints never points at them.
+	Untrusted []string
+}
+
+// ControlRoom is an authenticated client of the sandbox's control room.
+func (ep Endpoints) ControlRoom() *ControlRoom {
+	cr := NewControlRoom(ep.Control)
+	cr.Token = ep.Secret
+	return cr
 }
 
 // Releases of the scenario for a sandbox's settings.
@@ -185,6 +197,7 @@ func (e *Engine) Up(ctx context.Context, o UpOptions, progress Progress) (ep End
 	progress("creating network " + NetworkName(o.Name))
 	netLabels := ResourceLabels(o.Name, "network", "")
 	netLabels[LabelSettings] = string(settingsJSON)
+	netLabels[LabelSecret] = newSecret()
 	if _, err := e.NetworkCreate(ctx, NetworkName(o.Name), network.CreateOptions{Driver: "bridge", Labels: netLabels}); err != nil {
 		return ep, fmt.Errorf("create network: %w", err)
 	}
@@ -308,8 +321,15 @@ func (e *Engine) Endpoints(ctx context.Context, name string) (Endpoints, error) 
 	if len(insts) == 0 {
 		return ep, fmt.Errorf("no sandbox named %q is running; start it with `sandbox up --name %s`", name, name)
 	}
+	if ep.Secret, err = e.Secret(ctx, name); err != nil {
+		return ep, err
+	}
 	for i := len(insts) - 1; i >= 0; i-- { // newest first, so a redeployed gateway wins
 		in := insts[i]
+		if ep.Secret != "" && !SealValid(ep.Secret, in.Name, in.Seal) {
+			ep.Untrusted = append(ep.Untrusted, fmt.Sprintf("%s (%s, %s)", in.Name, in.Service, shortID(in.ID)))
+			continue
+		}
 		if in.State != "running" {
 			continue
 		}
@@ -377,6 +397,13 @@ func (e *Engine) Down(ctx context.Context, name string) (DownResult, error) {
 		res.Volumes++
 	}
 	return res, errors.Join(errs...)
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }
 
 func firstName(n []string) string {

@@ -58,7 +58,7 @@ func benchRun(ctx context.Context, streams IO, cold bool, rps float64) error {
 		return err
 	}
 	upDone := time.Since(start)
-	cr := sandbox.NewControlRoom(ep.Control)
+	cr := ep.ControlRoom()
 	snap, err := sandbox.WaitSteady(ctx, cr, rps, 10*time.Second, 3*time.Minute)
 	if err != nil {
 		return err

@@ -40,7 +40,7 @@ func shopDB(ctx context.Context, name string) (string, *sandbox.ControlRoom, err
 	}
 	var cr *sandbox.ControlRoom
 	if ep.Control != "" {
-		cr = sandbox.NewControlRoom(ep.Control)
+		cr = ep.ControlRoom()
 	}
 	return ep.DatabaseURL, cr, nil
 }

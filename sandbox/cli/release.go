@@ -173,7 +173,7 @@ func releaseCreateRun(ctx context.Context, streams IO, name string, spec sandbox
 		for _, n := range rel.Reverted {
 			rev = append(rev, strconv.Itoa(n))
 		}
-		_ = sandbox.NewControlRoom(ep.Control).Record(ctx, status.Event{Kind: status.EventReleaseCreated, Actor: "trainee", From: rel.From, To: rel.Version,
+		_ = ep.ControlRoom().Record(ctx, status.Event{Kind: status.EventReleaseCreated, Actor: "trainee", From: rel.From, To: rel.Version,
 			Detail: fmt.Sprintf("release %s from %s", rel.Version, rel.From),
 			Data:   map[string]string{"reverted": strings.Join(rev, ","), "patches": strings.Join(rel.Patches, ",")}})
 	}

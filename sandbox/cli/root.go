@@ -213,5 +213,5 @@ func recordRun(c *cobra.Command, name string, args []string) {
 	if len(flags) > 0 {
 		argv += " " + strings.Join(flags, " ")
 	}
-	_ = sandbox.NewControlRoom(ep.Control).Record(ctx, status.Event{Kind: status.EventCommand, Actor: "trainee", Detail: argv})
+	_ = ep.ControlRoom().Record(ctx, status.Event{Kind: status.EventCommand, Actor: "trainee", Detail: argv})
 }

@@ -76,7 +76,7 @@ func controlRoom(ctx context.Context, name string) (*sandbox.Engine, *sandbox.Co
 		e.Close()
 		return nil, nil, ep, fmt.Errorf("the control room of sandbox %q is not running; `sandbox down --name %s` and `sandbox up` start over", name, name)
 	}
-	return e, sandbox.NewControlRoom(ep.Control), ep, nil
+	return e, ep.ControlRoom(), ep, nil
 }
 
 func statusRun(ctx context.Context, o *StatusOptions) error {

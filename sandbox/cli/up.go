@@ -121,7 +121,7 @@ func upRun(ctx context.Context, o *UpOptions) error {
 		}
 		return err
 	}
-	cr := sandbox.NewControlRoom(ep.Control)
+	cr := ep.ControlRoom()
 	_ = cr.Record(ctx, status.Event{Kind: status.EventSandboxUp, Actor: "cli", Detail: "sandbox up",
 		Data: map[string]string{"faults": strings.Join(o.Settings.Faults, ","), "seed": fmt.Sprint(o.Settings.Seed), "baseline": o.Baseline.String(), "incident": fmt.Sprint(o.Incident)}})
 	fmt.Fprintf(w, "  • waiting for steady traffic (%.0f rps)\n", o.Settings.LoadRPS)

@@ -251,7 +251,7 @@ func (s *Service) handleCheckout(w http.ResponseWriter, r *http.Request) {
 		errors.As(err, &de)
 		if de.status >= 500 {
 			s.log.Error(de.msg, zap.Int64("user_id", req.UserID), zap.Bool("discount_code_present", req.DiscountCode != nil),
-				zap.Int("pr", release.PRDiscountValidation), de.stack)
+				zap.String("request_id", r.Header.Get("X-Request-ID")), de.stack)
 		}
 		platform.WriteJSON(w, de.status, map[string]string{"error": de.msg})
 		return

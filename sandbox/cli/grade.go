@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -37,8 +38,8 @@ func NewCmdGrade(streams IO, g *Globals) *cobra.Command {
 			if err := checkOutput(output, "text", "json", "markdown"); err != nil {
 				return err
 			}
-			if th.Window < 10*time.Second || th.Window > time.Hour {
-				return Usagef("--window must be between 10s and 1h, got %s", th.Window)
+			if err := validateThresholds(th); err != nil {
+				return err
 			}
 			return gradeRun(c.Context(), streams, g.Name, output, th)
 		},
@@ -48,6 +49,22 @@ func NewCmdGrade(streams IO, g *Globals) *cobra.Command {
 	cmd.Flags().Float64Var(&th.MaxErrorRate, "max-error-rate", th.MaxErrorRate, "edge error-rate SLO (fraction)")
 	cmd.Flags().Float64Var(&th.MaxP99Ms, "max-p99-ms", th.MaxP99Ms, "edge p99 SLO in milliseconds")
 	return cmd
+}
+
+// validateThresholds refuses NaN, infinite and out-of-range SLOs before anything is read: a lab that gates on
+// the exit code must not be passed by `--max-error-rate 1`.
+func validateThresholds(th grade.Thresholds) error {
+	// The control room answers windows up to 10m (control.RingKeep).
+	if th.Window < 10*time.Second || th.Window > 10*time.Minute {
+		return Usagef("--window must be between 10s and 10m, got %s", th.Window)
+	}
+	if math.IsNaN(th.MaxErrorRate) || math.IsInf(th.MaxErrorRate, 0) || th.MaxErrorRate <= 0 || th.MaxErrorRate > 0.05 {
+		return Usagef("--max-error-rate must be a fraction in (0, 0.05] (the card's SLO is 0.01), got %v", th.MaxErrorRate)
+	}
+	if math.IsNaN(th.MaxP99Ms) || math.IsInf(th.MaxP99Ms, 0) || th.MaxP99Ms < 50 || th.MaxP99Ms > 1000 {
+		return Usagef("--max-p99-ms must be between 50 and 1000, got %v", th.MaxP99Ms)
+	}
+	return nil
 }
 
 func gradeRun(ctx context.Context, streams IO, name, output string, th grade.Thresholds) error {
@@ -72,8 +89,16 @@ func GradeSandbox(ctx context.Context, name string, th grade.Thresholds) (*grade
 		return nil, err
 	}
 	defer e.Close()
+	settings, err := e.SandboxSettings(ctx, name)
+	if err != nil {
+		return nil, err
+	}
 	obs, err := grade.Collect(ctx, grade.LiveInput{GatewayURL: ep.Gateway, DatabaseURL: ep.DatabaseURL, ControlURL: cr.Base, Thresholds: th})
 	if err != nil {
+		return nil, err
+	}
+	// Only a real incident is graded: settings come from the engine, the rollout and spike from the observer.
+	if err := grade.IncidentShipped(settings.Faults, obs.Timeline); err != nil {
 		return nil, err
 	}
 	if obs.State != nil {
@@ -86,9 +111,14 @@ func GradeSandbox(ctx context.Context, name string, th grade.Thresholds) (*grade
 			}
 		}
 	}
-	checks := grade.Evaluate(obs, th)
-	return grade.Grade(grade.Input{Checks: checks, Timeline: obs.Timeline, Answers: grade.AnswersFromTimeline(obs.Timeline),
-		Thresholds: th, State: obs.State, Now: time.Now()}), nil
+	checks := append(grade.Evaluate(obs, th), grade.TrustedContainers(ep.Secret, ep.Untrusted))
+	res := grade.Grade(grade.Input{Checks: checks, Timeline: obs.Timeline, Answers: grade.AnswersFromTimeline(obs.Timeline),
+		Faults: settings.Faults, Thresholds: th, State: obs.State, Now: time.Now()})
+	res.Meta["sandbox"] = name
+	res.Meta["seed"] = strconv.FormatInt(settings.Seed, 10)
+	res.Meta["faults"] = strings.Join(settings.Faults, ",")
+	res.Thresholds = grade.DescribeThresholds(th)
+	return res, nil
 }
 
 // NewCmdHint builds `sandbox hint [<symptom>]`.

@@ -52,6 +52,12 @@ func TestIntegrationUpStatusDown(t *testing.T) {
 		}
 	}
 
+	// No incident shipped, so there is nothing to grade: exit 2 and why, never a pass.
+	out, errs, code := runCLI(t, "grade", "--name", name)
+	if code != 2 || !strings.Contains(errs, "v2.4.0 never shipped") {
+		t.Errorf("grade without an incident: exit %d, stdout %q stderr %q; want exit 2 saying v2.4.0 never shipped", code, out, errs)
+	}
+
 	mustCLI(t, "down", "--name", name)
 	if n := leftovers(t, e, name); n != 0 {
 		t.Errorf("%d labelled resources left after down", n)

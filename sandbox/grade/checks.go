@@ -57,6 +57,19 @@ var checkTitles = map[string]string{
 	CheckSchemaCompatible:    "Schema compatible with the running orders code",
 	CheckNoDataLoss:          "No data lost since the deploy",
 	CheckUnaffected:          "Catalog, search and auth untouched and healthy",
+	CheckTrusted:             "Every sandbox container was created by the sandbox",
+}
+
+// TrustedContainers fails when a container carries the sandbox's labels without the seal only the CLI can
+// make: something posing as a sandbox service (grade never probes it, but a lab must know it is there).
+func TrustedContainers(secret string, untrusted []string) Check {
+	if secret == "" {
+		return newCheck(CheckTrusted, false, "the sandbox has no secret (made by an older sandbox version): recreate it with `sandbox down` and `sandbox up`")
+	}
+	if len(untrusted) > 0 {
+		return newCheck(CheckTrusted, false, "not created by the sandbox, yet labelled as its services: %s", strings.Join(untrusted, ", "))
+	}
+	return newCheck(CheckTrusted, true, "every labelled container carries the sandbox's seal")
 }
 
 // Evaluate computes every check, in CheckIDs order, from the observation. Missing evidence fails its check

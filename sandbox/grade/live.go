@@ -18,22 +18,26 @@ import (
 	"github.com/sandbox-labs/sandbox/services/status"
 )
 
+// PaymentMethods are every method the shop takes; the payment probe tries each.
+var PaymentMethods = []string{"card", "saved_card", "wallet"}
+
 // ProbeDiscountCode is a seeded, valid discount code.
 const ProbeDiscountCode = "SAVE10"
 
-// Probe users: the card's cohort rule (fnv32a("discount_codes:"+id) % 100 < 15) picks who sees the discount
-// field; the no-code probe is a user outside it (the 85% the flag leak breaks), the code probe one inside.
-var probeUserNoCode, probeUserWithCode = probeUsers(15)
+// Probe users: the cohort rule (fnv32a("discount_codes:"+id) % 100 < rollout) picks who sees the discount
+// field, and the seed moves the rollout between 10% and 20%. The code probe is a user inside the cohort at
+// every seeded share (bucket < 10), the no-code probe one outside it at every share (bucket >= 20), so the
+// probes judge each seeded variant on its own cohort.
+var probeUserNoCode, probeUserWithCode = probeUsers(10, 20)
 
-func probeUsers(rollout uint32) (outside, inside int) {
+func probeUsers(insideBelow, outsideFrom uint32) (outside, inside int) {
 	for id := 1; id <= 1000 && (outside == 0 || inside == 0); id++ {
 		h := fnv.New32a()
 		h.Write([]byte("discount_codes:" + strconv.Itoa(id)))
-		if h.Sum32()%100 < rollout {
-			if inside == 0 {
-				inside = id
-			}
-		} else if outside == 0 {
+		switch b := h.Sum32() % 100; {
+		case b < insideBelow && inside == 0:
+			inside = id
+		case b >= outsideFrom && outside == 0:
 			outside = id
 		}
 	}
@@ -70,7 +74,8 @@ func RunProbes(ctx context.Context, client *http.Client, base string) []ProbeRes
 		map[string]any{"user_id": probeUserNoCode, "items": probeItems, "payment_method": "card"})
 	out = append(out, r)
 	orderID := orderIDFrom(body)
-	for _, method := range []string{"card", "saved_card"} {
+	// Every payment method: which stored-credential path breaks depends on the seed (saved_card or wallet).
+	for _, method := range PaymentMethods {
 		r, _ = p(CheckProbePayment, method, "/api/payments", probeUserNoCode,
 			map[string]any{"order_id": orderID, "amount_cents": 1000, "payment_method": method})
 		out = append(out, r)

@@ -93,7 +93,8 @@ func TestRunProbesAgainstGateway(t *testing.T) {
 		t.Errorf("order probe did not retry past the edge noise: %+v", p)
 	}
 	pays := byCheck[CheckProbePayment]
-	if len(pays) != 2 || pays[0].Code != 201 || pays[1].Code != 500 || pays[1].Name != "saved_card" {
+	if len(pays) != len(PaymentMethods) || pays[0].Code != 201 || pays[1].Code != 500 || pays[1].Name != "saved_card" ||
+		pays[2].Name != "wallet" || pays[2].Code != 201 {
 		t.Errorf("payments = %+v", pays)
 	}
 	// What the probes sent: the card's shapes, the order id fed to the payment, cohort-consistent users.
@@ -112,7 +113,8 @@ func TestRunProbesAgainstGateway(t *testing.T) {
 	}
 	u0, u1 := g.users["/api/checkout"][0], g.users["/api/checkout"][1]
 	n0, _ := strconv.Atoi(u0)
-	if n0 < 1 || n0 > 1000 || cohort(u0) < 15 || cohort(u1) >= 15 {
+	// Outside the cohort at every seeded share (up to 20%), inside it at every share (from 10%).
+	if n0 < 1 || n0 > 1000 || cohort(u0) < 20 || cohort(u1) >= 10 {
 		t.Errorf("users: no-code %s (cohort %d), with-code %s (cohort %d)", u0, cohort(u0), u1, cohort(u1))
 	}
 	checks := Evaluate(Observation{Probes: got}, DefaultThresholds())

@@ -82,7 +82,8 @@ func RenderText(w io.Writer, r *Result) error {
 	if r.Passed {
 		verdict = "PASSED"
 	}
-	fmt.Fprintf(w, "Grade: %s   score %d/%d\n\n", verdict, r.Score, r.MaxScore)
+	fmt.Fprintf(w, "Grade: %s   score %d/%d\n", verdict, r.Score, r.MaxScore)
+	fmt.Fprintf(w, "%s\n\n", r.identity())
 	opts := []tablewriter.Option{
 		tablewriter.WithRowAutoWrap(tw.WrapNormal),
 		tablewriter.WithHeaderAutoFormat(tw.Off),
@@ -135,7 +136,7 @@ func RenderMarkdown(w io.Writer, r *Result) error {
 	if r.Passed {
 		verdict = "passed"
 	}
-	fmt.Fprintf(&b, "# Sandbox grade: %s (score %d/%d)\n\n", verdict, r.Score, r.MaxScore)
+	fmt.Fprintf(&b, "# Sandbox grade: %s (score %d/%d)\n\n%s\n\n", verdict, r.Score, r.MaxScore, r.identity())
 	b.WriteString("## Checks\n\n| Check | Result | Detail |\n|---|---|---|\n")
 	for _, c := range r.Checks {
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", c.ID, mark(c.Passed), mdCell(c.Detail))
@@ -163,6 +164,26 @@ func RenderMarkdown(w io.Writer, r *Result) error {
 		return fmt.Errorf("write grade markdown: %w", err)
 	}
 	return nil
+}
+
+// identity names the sandbox graded and the thresholds used; a non-default threshold is marked with '*'.
+func (r *Result) identity() string {
+	var th []string
+	nonDefault := false
+	for _, t := range r.Thresholds {
+		v := t.Name + "=" + t.Value
+		if t.NonDefault {
+			v += "* (default " + t.Default + ")"
+			nonDefault = true
+		}
+		th = append(th, v)
+	}
+	s := fmt.Sprintf("Sandbox %s · seed %s · faults %s · thresholds %s", orDefault(r.Meta["sandbox"], "?"),
+		orDefault(r.Meta["seed"], "?"), orDefault(r.Meta["faults"], "?"), orDefault(strings.Join(th, ", "), "default"))
+	if nonDefault {
+		s += "\n* non-default threshold: this verdict is not the lab's default SLO"
+	}
+	return s
 }
 
 func mdCell(s string) string {

@@ -4,6 +4,7 @@
 package grade
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/sandbox-labs/sandbox/faults"
@@ -20,6 +21,7 @@ const (
 	CheckSchemaCompatible    = "schema_compatible"
 	CheckNoDataLoss          = "no_data_loss"
 	CheckUnaffected          = "unaffected_untouched"
+	CheckTrusted             = "containers_trusted"
 )
 
 // CheckIDs in display order.
@@ -176,7 +178,29 @@ type Result struct {
 	HintsTaken   []HintTaken       `json:"hints_taken"`
 	SpikeStart   *time.Time        `json:"spike_start,omitempty"`
 	Evidence     []string          `json:"evidence,omitempty"`
+	Thresholds   []ThresholdUsed   `json:"thresholds,omitempty"`
 	Meta         map[string]string `json:"meta,omitempty"`
+}
+
+// ThresholdUsed is one threshold the verdict was judged by; NonDefault marks one a flag changed.
+type ThresholdUsed struct {
+	Name       string `json:"name"`
+	Value      string `json:"value"`
+	Default    string `json:"default"`
+	NonDefault bool   `json:"non_default"`
+}
+
+// DescribeThresholds lists the thresholds in th beside the defaults.
+func DescribeThresholds(th Thresholds) []ThresholdUsed {
+	d := DefaultThresholds()
+	row := func(name, v, def string) ThresholdUsed {
+		return ThresholdUsed{Name: name, Value: v, Default: def, NonDefault: v != def}
+	}
+	return []ThresholdUsed{
+		row("max_error_rate", pct(th.MaxErrorRate), pct(d.MaxErrorRate)),
+		row("max_p99_ms", fmt.Sprintf("%.0f", th.MaxP99Ms), fmt.Sprintf("%.0f", d.MaxP99Ms)),
+		row("window", th.Window.String(), d.Window.String()),
+	}
 }
 
 // HintTaken is one hint event, resolved to its fault.

@@ -1,0 +1,47 @@
+package grade
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/sandbox-labs/sandbox/services/status"
+)
+
+// faultyRoles are the roles v2.4.0 changes; one of them must have been seen live on v2.4.0.
+var faultyRoles = []string{"orders", "payments", "checkout"}
+
+// ErrNotGradeable says why a sandbox has no incident to grade; `grade` exits 2 with it, never 0.
+type ErrNotGradeable struct{ Reason string }
+
+func (e ErrNotGradeable) Error() string { return e.Reason }
+
+// IncidentShipped reports, from evidence only the sandbox writes, whether there is an incident to grade:
+// the sandbox was created with at least one fault (faults come from the engine's record of its settings, not
+// from the timeline), the control room's observer saw a faulty role live on v2.4.0, and it saw the error
+// spike after that. Whatever the CLI posted (deploy events, sandbox_up) is not enough on its own.
+func IncidentShipped(faults []string, tl []status.Event) error {
+	if len(faults) == 0 {
+		return ErrNotGradeable{"this sandbox ships v2.4.0 with no faults: there is no incident to grade " +
+			"(start one with `sandbox up` or `sandbox up --faults <ids>`)"}
+	}
+	shippedAt := -1
+	for i, e := range tl {
+		if e.Kind == status.EventVersionObserved && e.Actor == "observed" && slices.Contains(faultyRoles, e.Service) &&
+			slices.Contains(strings.Split(e.To, ","), "v2.4.0") {
+			shippedAt = i
+			break
+		}
+	}
+	if shippedAt < 0 {
+		return ErrNotGradeable{"v2.4.0 never shipped: the control room never saw orders, payments or checkout " +
+			"running v2.4.0 (it ships after `sandbox up`'s baseline, or with `sandbox deploy all v2.4.0`)"}
+	}
+	for _, e := range tl[shippedAt:] {
+		if e.Kind == status.EventSpikeStart && e.Actor == "observed" {
+			return nil
+		}
+	}
+	return ErrNotGradeable{fmt.Sprintf("v2.4.0 shipped at %s but the control room has not seen the error spike yet: "+
+		"wait for the page, then work the incident", tl[shippedAt].At.Format("15:04:05"))}
+}

@@ -1,0 +1,78 @@
+package grade
+
+import (
+	"math/rand"
+	"testing"
+	"time"
+
+	"github.com/sandbox-labs/sandbox/services/status"
+)
+
+var shipT0 = time.Date(2026, 12, 3, 14, 0, 0, 0, time.UTC)
+
+func shippedEv() status.Event {
+	return status.Event{At: shipT0, Kind: status.EventVersionObserved, Actor: "observed", Service: "orders", From: "v2.3.0", To: "v2.3.0,v2.4.0"}
+}
+func spikeEv() status.Event {
+	return status.Event{At: shipT0.Add(time.Minute), Kind: status.EventSpikeStart, Actor: "observed", Service: "gateway"}
+}
+
+func TestIncidentShipped(t *testing.T) {
+	all := []string{"not-null-migration", "flag-leak", "sdk-break"}
+	cases := []struct {
+		name   string
+		faults []string
+		tl     []status.Event
+		ok     bool
+	}{
+		{"up --incident=false: nothing shipped", all, []status.Event{{Kind: status.EventSandboxUp, Actor: "cli"}}, false},
+		{"Ctrl-C in the baseline: no v2.4.0 seen", all, []status.Event{{Kind: status.EventSandboxUp}, {Kind: status.EventObservedInitial, Actor: "observed"}}, false},
+		{"the CLI claims a deploy the observer never saw", all, []status.Event{{Kind: status.EventDeployFinished, Actor: "pipeline", Service: "all", To: "v2.4.0"},
+			{Kind: status.EventSpikeStart, Actor: "cli"}}, false},
+		{"shipped, spike not yet seen", all, []status.Event{shippedEv()}, false},
+		{"a spike before the deploy does not count", all, []status.Event{spikeEv(), shippedEv()}, false},
+		{"no faults", nil, []status.Event{shippedEv(), spikeEv()}, false},
+		{"shipped and spiked", all, []status.Event{shippedEv(), spikeEv()}, true},
+		{"shipped later by `deploy all v2.4.0`", []string{"flag-leak"}, []status.Event{{Kind: status.EventSandboxUp},
+			{Kind: status.EventVersionObserved, Actor: "observed", Service: "checkout", From: "v2.3.0", To: "v2.4.0"}, spikeEv()}, true},
+	}
+	for _, c := range cases {
+		err := IncidentShipped(c.faults, c.tl)
+		if (err == nil) != c.ok {
+			t.Errorf("%s: err = %v, want ok=%v", c.name, err, c.ok)
+		}
+	}
+}
+
+// Property: over random timelines, IncidentShipped passing implies an observed v2.4.0 of a faulty role with an
+// observed spike after it, and gradeSandbox-style gating means no pass without that.
+func TestPropertyPassImpliesShipped(t *testing.T) {
+	kinds := []string{status.EventSandboxUp, status.EventDeployStarted, status.EventDeployFinished, status.EventCommand,
+		status.EventVersionObserved, status.EventSpikeStart, status.EventRecovered, status.EventRollback}
+	actors := []string{"cli", "pipeline", "trainee", "observed"}
+	services := []string{"orders", "payments", "checkout", "catalog", "all"}
+	tos := []string{"v2.3.0", "v2.4.0", "v2.3.0,v2.4.0", "v2.4.1"}
+	rng := rand.New(rand.NewSource(1))
+	for i := 0; i < 5000; i++ {
+		var tl []status.Event
+		for j := rng.Intn(8); j > 0; j-- {
+			tl = append(tl, status.Event{Kind: kinds[rng.Intn(len(kinds))], Actor: actors[rng.Intn(len(actors))],
+				Service: services[rng.Intn(len(services))], To: tos[rng.Intn(len(tos))]})
+		}
+		if IncidentShipped([]string{"flag-leak"}, tl) != nil {
+			continue
+		}
+		ok := false
+		for a, e := range tl {
+			if e.Kind == status.EventVersionObserved && e.Actor == "observed" && e.Service != "catalog" && e.Service != "all" &&
+				(e.To == "v2.4.0" || e.To == "v2.3.0,v2.4.0") {
+				for _, f := range tl[a:] {
+					ok = ok || (f.Kind == status.EventSpikeStart && f.Actor == "observed")
+				}
+			}
+		}
+		if !ok {
+			t.Fatalf("IncidentShipped passed a timeline without an observed rollout and spike: %+v", tl)
+		}
+	}
+}

@@ -111,7 +111,7 @@ func GradeSandbox(ctx context.Context, name string, th grade.Thresholds) (*grade
 			}
 		}
 	}
-	checks := append(grade.Evaluate(obs, th), grade.TrustedContainers(ep.Secret, ep.Untrusted))
+	checks := append(grade.Evaluate(obs, th), grade.TrustedContainers(ep.Secret, ep.Untrusted), grade.RecordIntact(obs.Timeline))
 	res := grade.Grade(grade.Input{Checks: checks, Timeline: obs.Timeline, Answers: grade.AnswersFromTimeline(obs.Timeline),
 		Faults: settings.Faults, Thresholds: th, State: obs.State, Now: time.Now()})
 	res.Meta["sandbox"] = name

@@ -2,6 +2,7 @@ package grade
 
 import (
 	"math/rand"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,5 +75,26 @@ func TestPropertyPassImpliesShipped(t *testing.T) {
 		if !ok {
 			t.Fatalf("IncidentShipped passed a timeline without an observed rollout and spike: %+v", tl)
 		}
+	}
+}
+
+func TestRecordIntact(t *testing.T) {
+	var tl []status.Event
+	prev := ""
+	for i, k := range []string{status.EventSandboxUp, status.EventCommand, status.EventSpikeStart} {
+		e := status.Seal(status.Event{Seq: int64(i + 1), Kind: k, Actor: "cli"}, prev)
+		tl, prev = append(tl, e), e.Hash
+	}
+	if c := RecordIntact(tl); !c.Passed {
+		t.Fatalf("sealed record: %+v", c)
+	}
+	forged := append([]status.Event(nil), tl...)
+	forged[1].Actor = "trainee"
+	if c := RecordIntact(forged); c.Passed || !strings.Contains(c.Detail, "seq 2") {
+		t.Errorf("edited record: %+v", c)
+	}
+	dropped := []status.Event{tl[0], tl[2]}
+	if c := RecordIntact(dropped); c.Passed {
+		t.Errorf("record with an event removed: %+v", c)
 	}
 }

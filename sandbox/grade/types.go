@@ -22,6 +22,7 @@ const (
 	CheckNoDataLoss          = "no_data_loss"
 	CheckUnaffected          = "unaffected_untouched"
 	CheckTrusted             = "containers_trusted"
+	CheckRecordIntact        = "record_intact"
 )
 
 // CheckIDs in display order.

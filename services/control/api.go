@@ -1,11 +1,10 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -78,21 +77,30 @@ func (c *Controller) handleTimeline(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Controller) handlePostEvent(w http.ResponseWriter, r *http.Request) {
+	if gerr := c.guard.check(r); gerr != nil {
+		apiError(w, gerr.code, gerr.msg)
+		return
+	}
+	b, gerr := readBody(w, r, maxBigEventBytes)
+	if gerr != nil {
+		apiError(w, gerr.code, gerr.msg)
+		return
+	}
 	var e status.Event
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	if err := dec.Decode(&e); err != nil {
+	if err := json.Unmarshal(b, &e); err != nil {
 		apiError(w, http.StatusBadRequest, "event json: "+err.Error())
 		return
 	}
-	if e.Kind == "" {
-		apiError(w, http.StatusBadRequest, "event kind is required")
+	e, gerr = validatePosted(e, len(b))
+	if gerr != nil {
+		apiError(w, gerr.code, gerr.msg)
 		return
 	}
-	if e.Actor == "" {
-		e.Actor = "cli"
+	if c.timeline.Posted() >= maxPostedEvents {
+		apiError(w, http.StatusInsufficientStorage, fmt.Sprintf("the record holds %d posted events, its limit", maxPostedEvents))
+		return
 	}
-	// Seq is the control room's to assign: the record's order is the order it learned of events.
-	e.Seq = 0
+	e.At = c.opts.Now()
 	stored, err := c.AddEvent(e)
 	if err != nil {
 		apiError(w, http.StatusInternalServerError, err.Error())
@@ -144,10 +152,21 @@ func (c *Controller) handleGetScenario(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Controller) handlePostScenario(w http.ResponseWriter, r *http.Request) {
-	var j scenarioJSON
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&j); err != nil && !errors.Is(err, io.EOF) {
-		apiError(w, http.StatusBadRequest, "scenario json: "+err.Error())
+	if gerr := c.guard.check(r); gerr != nil {
+		apiError(w, gerr.code, gerr.msg)
 		return
+	}
+	b, gerr := readBody(w, r, maxEventBytes)
+	if gerr != nil {
+		apiError(w, gerr.code, gerr.msg)
+		return
+	}
+	var j scenarioJSON
+	if len(bytes.TrimSpace(b)) > 0 {
+		if err := json.Unmarshal(b, &j); err != nil {
+			apiError(w, http.StatusBadRequest, "scenario json: "+err.Error())
+			return
+		}
 	}
 	sc, err := c.Scenario().merge(j)
 	if err != nil {
@@ -171,6 +190,7 @@ func Run(ctx context.Context, cfg platform.Config) error {
 	srv := platform.NewServer(cfg, log)
 
 	opts := Options{Name: cfg.Name, Version: cfg.Release.Version, DataDir: cfg.Get("SANDBOX_DATA_DIR", "/data"),
+		TokenDigest: cfg.Get(status.ControlTokenEnv, ""),
 		Interval: cfg.Duration("SANDBOX_SCRAPE_INTERVAL", DefaultInterval), Log: log}
 	if host, err := os.Hostname(); err == nil {
 		_, port, _ := net.SplitHostPort(cfg.Listen)

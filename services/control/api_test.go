@@ -42,9 +42,16 @@ func getJSON(t *testing.T, url string, v any) int {
 	return resp.StatusCode
 }
 
+// postJSON writes as the CLI does: JSON with the sandbox's token.
 func postJSON(t *testing.T, url, body string, v any) int {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(status.AuthHeader, status.AuthScheme+testSecret)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +137,7 @@ func TestAPI(t *testing.T) {
 	h.tick()
 	srv := serveAPI(t, h.c)
 
-	// Events: kind is required; seq and at are assigned by the control room.
+	// Events: kind is required; seq, at and the chain are assigned by the control room.
 	if code := postJSON(t, srv.URL+"/api/events", `{"actor":"cli"}`, nil); code != http.StatusBadRequest {
 		t.Errorf("event without kind: %d", code)
 	}
@@ -141,13 +148,14 @@ func TestAPI(t *testing.T) {
 	if code := postJSON(t, srv.URL+"/api/events", `{"kind":"deploy_started","seq":99,"service":"all","from":"v2.3.0","to":"v2.4.0"}`, &ev); code != http.StatusCreated {
 		t.Fatalf("post event: %d", code)
 	}
-	if ev.Seq == 99 || ev.Seq == 0 || !ev.At.Equal(h.clock.Now()) || ev.Actor != "cli" || ev.To != "v2.4.0" {
+	if ev.Seq == 99 || ev.Seq == 0 || !ev.At.Equal(h.clock.Now()) || ev.Actor != "cli" || ev.To != "v2.4.0" || ev.Hash == "" {
 		t.Errorf("stored event %+v", ev)
 	}
+	// A client's time is ignored: the record's clock is the control room's.
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	var ev2 status.Event
 	postJSON(t, srv.URL+"/api/events", `{"kind":"hint","actor":"trainee","at":"`+at.Format(time.RFC3339)+`","data":{"level":"1"}}`, &ev2)
-	if ev2.Seq != ev.Seq+1 || !ev2.At.Equal(at) || ev2.Data["level"] != "1" {
+	if ev2.Seq != ev.Seq+1 || !ev2.At.Equal(h.clock.Now()) || ev2.Data["level"] != "1" || ev2.Prev != ev.Hash {
 		t.Errorf("second event %+v", ev2)
 	}
 	var tl []status.Event

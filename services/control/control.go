@@ -43,6 +43,9 @@ type Options struct {
 	Now      func() time.Time
 	Client   *http.Client
 	Log      *zap.Logger
+	// TokenDigest is the hex SHA-256 of the sandbox's secret; writes must present the secret. Empty: no
+	// writes through the API at all (a control room not started by `sandbox up`).
+	TokenDigest string
 	// OnEvent, when set, is called for every event appended (metrics).
 	OnEvent func(status.Event)
 }
@@ -69,6 +72,7 @@ type Controller struct {
 	opts     Options
 	timeline *Timeline
 	series   *jsonLines
+	guard    *writeGuard
 
 	mu         sync.RWMutex
 	ring       Ring
@@ -107,7 +111,7 @@ func New(opts Options) (*Controller, error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	c := &Controller{opts: opts, ring: Ring{Keep: RingKeep}, obs: newObserver(), scenario: opts.Scenario,
-		start: opts.Now()}
+		start: opts.Now(), guard: newWriteGuard(opts.TokenDigest)}
 	var err error
 	if c.timeline, err = OpenTimeline(opts.DataDir, opts.Now); err != nil {
 		return nil, err

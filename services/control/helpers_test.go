@@ -156,6 +156,9 @@ type harness struct {
 	c     *Controller
 }
 
+// testSecret is the sandbox secret the harness's control room knows the digest of.
+const testSecret = "test-secret-0123456789abcdef"
+
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: newClock(), topo: &topology{}, dir: t.TempDir()}
@@ -166,7 +169,7 @@ func newHarness(t *testing.T) *harness {
 func (h *harness) open() {
 	h.t.Helper()
 	c, err := New(Options{Name: "test", Version: "v2.3.0", Self: "control:8080", DataDir: h.dir,
-		Interval: 2 * time.Second, Discover: h.topo.discover, Now: h.clock.Now})
+		Interval: 2 * time.Second, Discover: h.topo.discover, Now: h.clock.Now, TokenDigest: status.TokenDigest(testSecret)})
 	if err != nil {
 		h.t.Fatal(err)
 	}

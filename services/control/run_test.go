@@ -43,7 +43,7 @@ func TestRunServesAndPersists(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"SANDBOX_NAME": "run", "SANDBOX_LISTEN": addr, "SANDBOX_DATA_DIR": dir,
 		"SANDBOX_SCRAPE_INTERVAL": "50ms", "SANDBOX_DISCOVERY_STATIC": "gateway=" + gw.addr(),
-		"SANDBOX_SCENARIO": `{"deploy_at":"","factor":15}`}
+		"SANDBOX_SCENARIO": `{"deploy_at":"","factor":15}`, status.ControlTokenEnv: status.TokenDigest(testSecret)}
 	cfg, err := platform.LoadConfig("control", func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)

@@ -9,11 +9,14 @@ import (
 	"github.com/sandbox-labs/sandbox/services/status"
 )
 
-// Timeline is the append-only event record, persisted as JSON lines (events.jsonl) in the data dir.
+// Timeline is the append-only event record, persisted as JSON lines (events.jsonl) in the data dir. Each
+// event is sealed into a hash chain (status.Seal) as it is appended, so an edit of the file shows.
 type Timeline struct {
 	mu     sync.Mutex
 	events []status.Event
 	seq    int64
+	last   string // Hash of the last event: the next one's Prev
+	posted int    // events not written by the observer
 	file   *jsonLines
 	now    func() time.Time
 }
@@ -28,9 +31,7 @@ func OpenTimeline(dir string, now func() time.Time) (*Timeline, error) {
 			return err
 		}
 		t.events = append(t.events, e)
-		if e.Seq > t.seq {
-			t.seq = e.Seq
-		}
+		t.count(e)
 		return nil
 	})
 	if err != nil {
@@ -42,7 +43,18 @@ func OpenTimeline(dir string, now func() time.Time) (*Timeline, error) {
 	return t, nil
 }
 
-// Append assigns the next Seq (and At when zero), persists the event, and returns it.
+func (t *Timeline) count(e status.Event) {
+	if e.Seq > t.seq {
+		t.seq = e.Seq
+	}
+	t.last = e.Hash
+	if e.Actor != "observed" {
+		t.posted++
+	}
+}
+
+// Append assigns the next Seq (and At when zero), seals the event to the one before it, persists it, and
+// returns it.
 func (t *Timeline) Append(e status.Event) (status.Event, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -51,12 +63,13 @@ func (t *Timeline) Append(e status.Event) (status.Event, error) {
 		e.At = t.now()
 	}
 	e.At = e.At.UTC()
+	e = status.Seal(e, t.last)
 	// Persist first: an event the API acknowledged must survive a restart.
 	if err := t.file.Append(e, true); err != nil {
 		return status.Event{}, err
 	}
-	t.seq = e.Seq
 	t.events = append(t.events, e)
+	t.count(e)
 	return e, nil
 }
 
@@ -71,6 +84,13 @@ func (t *Timeline) Events(afterSeq int64) []status.Event {
 		}
 	}
 	return out
+}
+
+// Posted is how many events came from outside the observer (the API's share of the record).
+func (t *Timeline) Posted() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.posted
 }
 
 // Close closes the file.

@@ -191,7 +191,7 @@ func Run(ctx context.Context, cfg platform.Config) error {
 
 	opts := Options{Name: cfg.Name, Version: cfg.Release.Version, DataDir: cfg.Get("SANDBOX_DATA_DIR", "/data"),
 		TokenDigest: cfg.Get(status.ControlTokenEnv, ""),
-		Interval: cfg.Duration("SANDBOX_SCRAPE_INTERVAL", DefaultInterval), Log: log}
+		Interval:    cfg.Duration("SANDBOX_SCRAPE_INTERVAL", DefaultInterval), Log: log}
 	if host, err := os.Hostname(); err == nil {
 		_, port, _ := net.SplitHostPort(cfg.Listen)
 		opts.Self = net.JoinHostPort(host, port)

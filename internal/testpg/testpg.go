@@ -19,6 +19,7 @@ import (
 	"github.com/docker/go-connections/nat"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sandbox-labs/sandbox/internal/testenv"
 	"github.com/sandbox-labs/sandbox/sandbox/pgimage"
 )
 
@@ -38,7 +39,7 @@ var (
 )
 
 // Docker returns a client for the local engine, or skips the test when
-// running under -short or when no engine answers.
+// running under -short or when no engine answers (fails instead under CI).
 func Docker(t testing.TB) client.APIClient {
 	t.Helper()
 	if testing.Short() {
@@ -46,13 +47,13 @@ func Docker(t testing.TB) client.APIClient {
 	}
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
-		t.Skipf("needs a Docker engine: client: %v", err)
+		testenv.Missing(t, "needs a Docker engine: client", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := cli.Ping(ctx); err != nil {
 		cli.Close()
-		t.Skipf("needs a Docker engine: none answers at %s: %v", cli.DaemonHost(), err)
+		testenv.Missing(t, "needs a Docker engine: none answers at "+cli.DaemonHost(), err)
 	}
 	t.Cleanup(func() { cli.Close() })
 	return cli

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sandbox-labs/sandbox/internal/testenv"
 	"github.com/sandbox-labs/sandbox/sandbox"
 )
 
@@ -15,7 +16,7 @@ func TestObservabilityNeedsARunningSandbox(t *testing.T) {
 	}
 	e, err := sandbox.Connect(context.Background())
 	if err != nil {
-		t.Skipf("needs a Docker engine: %v", err)
+		testenv.Missing(t, "needs a Docker engine", err)
 	}
 	e.Close()
 	_, stderr, code := run(t, "observability", "--name", "obs-absent-7f3a")

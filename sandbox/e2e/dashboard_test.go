@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/sandbox-labs/sandbox/internal/testenv"
 	"github.com/sandbox-labs/sandbox/services/status"
 )
 
@@ -27,10 +28,7 @@ func findChromium(t *testing.T) string {
 			return p
 		}
 	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("CI must have chromium on PATH (apt-get install chromium) for the dashboard test")
-	}
-	t.Skip("dashboard test: no chromium, chromium-browser or google-chrome on PATH")
+	testenv.Missing(t, "dashboard test: no chromium, chromium-browser or google-chrome on PATH (apt-get install chromium)", nil)
 	return ""
 }
 

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 
+	"github.com/sandbox-labs/sandbox/internal/testenv"
 	"github.com/sandbox-labs/sandbox/sandbox"
 	"github.com/sandbox-labs/sandbox/sandbox/observability"
 )
@@ -29,10 +29,7 @@ func requireEngine(t *testing.T) *sandbox.Engine {
 	}
 	e, err := sandbox.Connect(context.Background())
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI must have a Docker engine: %v", err)
-		}
-		t.Skipf("end-to-end test: %v", err)
+		testenv.Missing(t, "end-to-end test: needs a Docker engine", err)
 	}
 	t.Cleanup(func() { e.Close() })
 	return e

@@ -45,12 +45,16 @@ type Thresholds struct {
 	UnaffectedMaxErrorRate float64       // catalog/search/auth must stay below this
 	TriageWindow           time.Duration // how soon after spike_start an expert triage finishes
 	HintPenalty            int           // points each hint costs
+	// BaselineFactor: on a host where the sandbox's own pre-deploy p99 was already high (other sandboxes
+	// share the CPU), p99 passes below BaselineFactor x that baseline, never above BaselineCap x MaxP99Ms.
+	BaselineFactor float64
+	BaselineCap    float64
 }
 
 // DefaultThresholds are the numbers.
 func DefaultThresholds() Thresholds {
 	return Thresholds{MaxErrorRate: 0.01, MaxP99Ms: 300, Window: 60 * time.Second,
-		UnaffectedMaxErrorRate: 0.005, TriageWindow: 5 * time.Minute, HintPenalty: 5}
+		UnaffectedMaxErrorRate: 0.005, TriageWindow: 5 * time.Minute, HintPenalty: 5, BaselineFactor: 1.5, BaselineCap: 2}
 }
 
 // LiveState is what the control room's GET /api/state returns: the latest polled database state plus the
@@ -201,6 +205,8 @@ func DescribeThresholds(th Thresholds) []ThresholdUsed {
 		row("max_error_rate", pct(th.MaxErrorRate), pct(d.MaxErrorRate)),
 		row("max_p99_ms", fmt.Sprintf("%.0f", th.MaxP99Ms), fmt.Sprintf("%.0f", d.MaxP99Ms)),
 		row("window", th.Window.String(), d.Window.String()),
+		row("p99_vs_baseline", fmt.Sprintf("%.1fx (at most %.0f ms)", th.BaselineFactor, th.BaselineCap*th.MaxP99Ms),
+			fmt.Sprintf("%.1fx (at most %.0f ms)", d.BaselineFactor, d.BaselineCap*th.MaxP99Ms)),
 	}
 }
 

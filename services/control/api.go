@@ -101,6 +101,7 @@ func (c *Controller) handlePostEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.At = c.opts.Now()
+	c.noteDeployEvent(e.Kind)
 	stored, err := c.AddEvent(e)
 	if err != nil {
 		apiError(w, http.StatusInternalServerError, err.Error())

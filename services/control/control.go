@@ -62,9 +62,10 @@ type Point struct {
 
 // persisted is state.json.
 type persisted struct {
-	DB       *dbstate.State `json:"db,omitempty"`
-	Observer *observer      `json:"observer"`
-	Scenario Scenario       `json:"scenario"`
+	DB       *dbstate.State   `json:"db,omitempty"`
+	Observer *observer        `json:"observer"`
+	Scenario Scenario         `json:"scenario"`
+	Baseline *status.Baseline `json:"baseline,omitempty"`
 }
 
 // Controller holds the control room's live and persisted state.
@@ -83,6 +84,7 @@ type Controller struct {
 	db         *dbstate.State
 	obs        *observer
 	scenario   Scenario
+	baseline   *status.Baseline
 	start      time.Time
 	ringSaved  time.Time
 }
@@ -123,6 +125,7 @@ func New(opts Options) (*Controller, error) {
 	}
 	if found {
 		c.db = p.DB
+		c.baseline = p.Baseline
 		if p.Observer != nil {
 			c.obs = p.Observer
 			if c.obs.Versions == nil {
@@ -180,7 +183,7 @@ func (c *Controller) Close() error {
 }
 
 func (c *Controller) saveLocked(ring bool) error {
-	if err := writeJSONAtomic(c.path("state.json"), persisted{DB: c.db, Observer: c.obs, Scenario: c.scenario}); err != nil {
+	if err := writeJSONAtomic(c.path("state.json"), persisted{DB: c.db, Observer: c.obs, Scenario: c.scenario, Baseline: c.baseline}); err != nil {
 		return err
 	}
 	if ring {
@@ -283,6 +286,7 @@ func (c *Controller) Tick(ctx context.Context) {
 			evs = append([]status.Event{initialEvent(now, c.obs.Versions, c.obs.DB)}, evs...)
 		}
 	}
+	c.trackBaselineLocked(now, evs)
 	for _, e := range evs {
 		if _, err := c.AddEvent(e); err != nil {
 			c.opts.Log.Error("record event", zap.String("kind", e.Kind), zap.Error(err))
@@ -355,6 +359,10 @@ func (c *Controller) Status(window time.Duration) status.Snapshot {
 	}
 	if c.db != nil {
 		snap.Flags = c.db.Flags
+	}
+	if c.baseline != nil {
+		b := *c.baseline
+		snap.Baseline = &b
 	}
 	return snap
 }

@@ -15,6 +15,19 @@ type Snapshot struct {
 	Services  []Service  `json:"services"`
 	Flags     []Flag     `json:"flags,omitempty"`
 	Loadgen   *Loadgen   `json:"loadgen,omitempty"`
+	// Baseline is the edge as this sandbox measured it before the first deploy: what "recovered" is judged
+	// against on a host where other sandboxes share the CPU.
+	Baseline *Baseline `json:"baseline,omitempty"`
+}
+
+// Baseline is the edge over the window before a deploy started.
+type Baseline struct {
+	At        time.Time `json:"at"` // end of the window
+	WindowS   float64   `json:"window_s"`
+	P99Ms     float64   `json:"p99_ms"`
+	ErrorRate float64   `json:"error_rate"`
+	Requests  float64   `json:"requests"`
+	Frozen    bool      `json:"frozen"` // a deploy started: the baseline no longer moves
 }
 
 // Edge is the all-traffic figure at the gateway.

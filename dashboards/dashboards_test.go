@@ -365,7 +365,7 @@ func TestGatewayServesTheSeriesTheDashboardGroupsBy(t *testing.T) {
 	edge := httptest.NewServer(srv.Mux)
 	defer edge.Close()
 
-	resp, err := http.Get(edge.URL + "/api/catalog")
+	resp, err := testHTTP.Get(edge.URL + "/api/catalog")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +373,7 @@ func TestGatewayServesTheSeriesTheDashboardGroupsBy(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /api/catalog through the gateway: %s", resp.Status)
 	}
-	resp, err = http.Get(edge.URL + "/metrics")
+	resp, err = testHTTP.Get(edge.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,7 @@ func postOrder(t *testing.T, name string) int {
 	req, _ := http.NewRequest(http.MethodPost, ep.Gateway+"/api/orders", strings.NewReader(body))
 	req.Header.Set("X-User-ID", "42")
 	req.Header.Set("Idempotency-Key", fmt.Sprintf("e2e-%d", time.Now().UnixNano()))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		t.Fatalf("POST /api/orders: %v", err)
 	}

@@ -55,7 +55,7 @@ func promQuery(ctx context.Context, base, q string) ([]map[string]any, error) {
 }
 
 func getJSON(req *http.Request, v any) error {
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ func session(t *testing.T, url, auth string) (int, User) {
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestLoginThenSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := testServer(t, a)
-	resp, err := http.Post(srv.URL+"/login", "application/json", strings.NewReader(`{"user_id":7}`))
+	resp, err := testHTTP.Post(srv.URL+"/login", "application/json", strings.NewReader(`{"user_id":7}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestLoginRejects(t *testing.T) {
 	a := New([]byte("k"), downUsers{}, zap.NewNop())
 	srv := testServer(t, a)
 	// No user could be loaded yet: 503.
-	resp, _ := http.Post(srv.URL+"/login", "application/json", strings.NewReader(`{"user_id":1}`))
+	resp, _ := testHTTP.Post(srv.URL+"/login", "application/json", strings.NewReader(`{"user_id":1}`))
 	resp.Body.Close()
 	if resp.StatusCode != 503 {
 		t.Errorf("unloaded login = %d, want 503", resp.StatusCode)
@@ -90,7 +90,7 @@ func TestLoginRejects(t *testing.T) {
 	// Once the database answers, the next request loads the users itself (no background refresh ran).
 	a.SetSource(fakeUsers{{ID: 1}})
 	for body, want := range map[string]int{`{"user_id":2}`: 401, `{}`: 400, `nope`: 400, `{"user_id":1}`: 200} {
-		resp, _ := http.Post(srv.URL+"/login", "application/json", strings.NewReader(body))
+		resp, _ := testHTTP.Post(srv.URL+"/login", "application/json", strings.NewReader(body))
 		resp.Body.Close()
 		if resp.StatusCode != want {
 			t.Errorf("login %s = %d, want %d", body, resp.StatusCode, want)

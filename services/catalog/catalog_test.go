@@ -43,7 +43,7 @@ func testCatalog(t *testing.T, src Source) *httptest.Server {
 
 func getJSON(t *testing.T, url string, v any) int {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := testHTTP.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}

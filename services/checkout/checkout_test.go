@@ -113,7 +113,7 @@ func (f *fixture) checkout(t *testing.T, body string) (int, map[string]any) {
 	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/checkout", bytes.NewBufferString(body))
 	f.calls++
 	req.Header.Set("Idempotency-Key", "k-"+jsonInt(int64(f.calls)))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestOrdersFailureIsBadGateway(t *testing.T) {
 func TestConfigEndpointGatesUI(t *testing.T) {
 	in, out := cohortUsers(t)
 	get := func(f *fixture, uid int64) bool {
-		resp, err := http.Get(f.srv.URL + "/checkout/config?user_id=" + jsonInt(uid))
+		resp, err := testHTTP.Get(f.srv.URL + "/checkout/config?user_id=" + jsonInt(uid))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,7 +28,7 @@ func serveAPI(t *testing.T, c *Controller) *httptest.Server {
 
 func getJSON(t *testing.T, url string, v any) int {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := testHTTP.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func postJSON(t *testing.T, url, body string, v any) int {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(status.AuthHeader, status.AuthScheme+testSecret)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestAPI(t *testing.T) {
 	if code := getJSON(t, srv.URL+"/api/state", nil); code != http.StatusServiceUnavailable {
 		t.Errorf("state without db: %d", code)
 	}
-	resp, err := http.Get(srv.URL + "/")
+	resp, err := testHTTP.Get(srv.URL + "/")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -38,8 +37,7 @@ func TestRunServesAndPersists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := ln.Addr().String() // held and handed to Run: no window for another process to take the port
 	dir := t.TempDir()
 	env := map[string]string{"SANDBOX_NAME": "run", "SANDBOX_LISTEN": addr, "SANDBOX_DATA_DIR": dir,
 		"SANDBOX_SCRAPE_INTERVAL": "50ms", "SANDBOX_DISCOVERY_STATIC": "gateway=" + gw.addr(),
@@ -48,6 +46,7 @@ func TestRunServesAndPersists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Listener = ln
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -100,7 +99,7 @@ func TestRunServesAndPersists(t *testing.T) {
 }
 
 func getStatus(base string, v *status.Snapshot) int {
-	resp, err := http.Get(base + "/api/status?window=30s")
+	resp, err := testHTTP.Get(base + "/api/status?window=30s")
 	if err != nil {
 		return 0
 	}

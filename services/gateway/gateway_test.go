@@ -75,7 +75,7 @@ func do(t *testing.T, method, url, body string, hdr map[string]string) *http.Res
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

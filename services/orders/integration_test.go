@@ -61,7 +61,7 @@ func (in *instance) post(t *testing.T, key, body string) (int, map[string]any) {
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func (in *instance) post(t *testing.T, key, body string) (int, map[string]any) {
 
 func (in *instance) get(t *testing.T, path string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Get(in.srv.URL + path)
+	resp, err := testHTTP.Get(in.srv.URL + path)
 	if err != nil {
 		t.Fatal(err)
 	}

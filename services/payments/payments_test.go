@@ -89,7 +89,7 @@ func newFixture(t *testing.T, rel release.Release, seed int64) *fixture {
 func (f *fixture) post(t *testing.T, path string, body any) (int, map[string]any) {
 	t.Helper()
 	b, _ := json.Marshal(body)
-	resp, err := http.Post(f.srv.URL+path, "application/json", bytes.NewReader(b))
+	resp, err := testHTTP.Post(f.srv.URL+path, "application/json", bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestEdgePaymentsAndGet(t *testing.T) {
 	if code, _ := f.post(t, "/payments", ChargeRequest{OrderID: 7, PaymentMethod: "cash"}); code != http.StatusBadRequest {
 		t.Fatalf("bad method: %d", code)
 	}
-	resp, err := http.Get(f.srv.URL + "/payments/1")
+	resp, err := testHTTP.Get(f.srv.URL + "/payments/1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestEdgePaymentsAndGet(t *testing.T) {
 	if resp.StatusCode != 200 || p.OrderID != 7 || p.Method != MethodCard {
 		t.Fatalf("get: %d %+v", resp.StatusCode, p)
 	}
-	resp, _ = http.Get(f.srv.URL + "/payments/42")
+	resp, _ = testHTTP.Get(f.srv.URL + "/payments/42")
 	resp.Body.Close()
 	if resp.StatusCode != 404 {
 		t.Fatalf("missing payment: %d", resp.StatusCode)

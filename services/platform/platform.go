@@ -29,6 +29,9 @@ type Config struct {
 	DatabaseURL string
 	Seed        int64
 	Env         func(string) string
+	// Listener, when set, is served instead of listening on Listen: tests hand over a port they hold, so
+	// no other process can take it between picking and listening.
+	Listener net.Listener
 }
 
 // Get returns an env var with a default.
@@ -221,9 +224,12 @@ func (s *Server) instrument(method, route string, h http.HandlerFunc) http.Handl
 // Run serves until ctx is cancelled, then drains: /healthz turns 503, in-flight requests finish (up to
 // drain), and the listener closes.
 func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.Cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.Cfg.Listen, err)
+	ln := s.Cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.Cfg.Listen); err != nil {
+			return fmt.Errorf("listen %s: %w", s.Cfg.Listen, err)
+		}
 	}
 	// Stamp identity on every response, unmatched routes included, so callers can verify who answered.
 	stamp := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

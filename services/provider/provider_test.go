@@ -2,7 +2,6 @@ package provider
 
 import (
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -56,7 +55,7 @@ func TestChargeAPIs(t *testing.T) {
 		{"/v4/charges", `{"amount_cents":500}`, 400, "value_cents"},
 	}
 	for _, c := range cases {
-		resp, err := http.Post(ts.URL+c.path, "application/json", strings.NewReader(c.body))
+		resp, err := testHTTP.Post(ts.URL+c.path, "application/json", strings.NewReader(c.body))
 		if err != nil {
 			t.Fatal(err)
 		}

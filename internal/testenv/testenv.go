@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 )
 
 // InCI reports whether the tests run in CI (CI=true, set by .ci/run and by every common CI system).
@@ -28,4 +29,17 @@ func Missing(t testing.TB, what string, err error) {
 		t.Fatalf("CI must provide this (.ci/run installs it): %s", msg)
 	}
 	t.Skip(msg)
+}
+
+// WaitFor polls cond every few milliseconds until it holds, and fails t naming what it waited for when
+// timeout passes first: no wait in a test may run until go test's own timeout.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

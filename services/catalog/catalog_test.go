@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/sandbox-labs/sandbox/internal/testenv"
 )
 
 type fakeSource struct {
@@ -137,13 +139,10 @@ func TestKeepRetriesUntilFirstLoad(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { c.Keep(ctx, time.Hour); close(done) }()
-	for src.calls.Load() < 2 { // the first failed load is retried
-		time.Sleep(10 * time.Millisecond)
-	}
+	// The first failed load is retried.
+	testenv.WaitFor(t, 10*time.Second, "catalog load retried", func() bool { return src.calls.Load() >= 2 })
 	src.fail.Store(false)
-	for c.snapshot() == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 10*time.Second, "catalog loaded", func() bool { return c.snapshot() != nil })
 	cancel()
 	<-done
 	if len(c.snapshot()) != 3 {

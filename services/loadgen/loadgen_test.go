@@ -21,6 +21,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 
+	"github.com/sandbox-labs/sandbox/internal/testenv"
 	"github.com/sandbox-labs/sandbox/services/gateway"
 )
 
@@ -378,9 +379,7 @@ func TestLoopAndStatsEndpoint(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { l.Loop(ctx); close(done) }()
-	for l.Stats().Sent < 200 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 30*time.Second, "200 requests sent", func() bool { return l.Stats().Sent >= 200 })
 	cancel()
 	<-done // Loop waits for its in-flight requests
 	st := l.Stats()

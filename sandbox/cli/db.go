@@ -25,7 +25,7 @@ func init() {
 }
 
 // shopDB finds the sandbox's database URL (and its control room, for recording).
-func shopDB(ctx context.Context, name string) (string, *sandbox.ControlRoom, error) {
+func shopDB(ctx context.Context, name string, limits sandbox.DBLimits) (string, *sandbox.ControlRoom, error) {
 	e, err := connect(ctx)
 	if err != nil {
 		return "", nil, err
@@ -42,7 +42,8 @@ func shopDB(ctx context.Context, name string) (string, *sandbox.ControlRoom, err
 	if ep.Control != "" {
 		cr = ep.ControlRoom()
 	}
-	return ep.DatabaseURL, cr, nil
+	u, err := sandbox.BoundedDBURL(ep.DatabaseURL, limits)
+	return u, cr, err
 }
 
 // NewCmdMigrate builds `sandbox migrate status|up|down [<id>]`.
@@ -95,7 +96,7 @@ func migrationIDs() string {
 }
 
 func migrateRun(ctx context.Context, streams IO, name, action string, id int64) error {
-	url, cr, err := shopDB(ctx, name)
+	url, cr, err := shopDB(ctx, name, sandbox.SQLLimits)
 	if err != nil {
 		return err
 	}
@@ -214,7 +215,7 @@ func parseFlagValue(v string) (enabled bool, pct int, err error) {
 }
 
 func flagsList(ctx context.Context, streams IO, name string) error {
-	url, _, err := shopDB(ctx, name)
+	url, _, err := shopDB(ctx, name, sandbox.ReadLimits)
 	if err != nil {
 		return err
 	}
@@ -225,7 +226,7 @@ func flagsList(ctx context.Context, streams IO, name string) error {
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `SELECT name, enabled, rollout_percent FROM feature_flags ORDER BY name`)
 	if err != nil {
-		return fmt.Errorf("read flags: %w", err)
+		return fmt.Errorf("read flags: %w", sandbox.ExplainDBTimeout(err))
 	}
 	tw := tabwriter.NewWriter(streams.Out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "FLAG\tENABLED\tROLLOUT")
@@ -239,13 +240,13 @@ func flagsList(ctx context.Context, streams IO, name string) error {
 		fmt.Fprintf(tw, "%s\t%v\t%d%%\n", n, en, p)
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return fmt.Errorf("read flags: %w", sandbox.ExplainDBTimeout(err))
 	}
 	return tw.Flush()
 }
 
 func flagsSet(ctx context.Context, streams IO, name, flag string, enabled bool, pct int) error {
-	url, cr, err := shopDB(ctx, name)
+	url, cr, err := shopDB(ctx, name, sandbox.ReadLimits)
 	if err != nil {
 		return err
 	}
@@ -257,7 +258,7 @@ func flagsSet(ctx context.Context, streams IO, name, flag string, enabled bool, 
 	var names []string
 	rows, err := conn.Query(ctx, `SELECT name FROM feature_flags ORDER BY name`)
 	if err != nil {
-		return fmt.Errorf("read flags: %w", err)
+		return fmt.Errorf("read flags: %w", sandbox.ExplainDBTimeout(err))
 	}
 	names, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
@@ -271,7 +272,7 @@ func flagsSet(ctx context.Context, streams IO, name, flag string, enabled bool, 
 		return Usagef("unknown flag %q; flags: %s", flag, strings.Join(names, ", "))
 	}
 	if _, err := conn.Exec(ctx, `UPDATE feature_flags SET enabled = $2, rollout_percent = $3, updated_at = now() WHERE name = $1`, flag, enabled, pct); err != nil {
-		return fmt.Errorf("set flag: %w", err)
+		return fmt.Errorf("set flag: %w", sandbox.ExplainDBTimeout(err))
 	}
 	state := "off"
 	if enabled {
@@ -299,7 +300,7 @@ func NewCmdSQL(streams IO, g *Globals) *cobra.Command {
 }
 
 func sqlRun(ctx context.Context, streams IO, name, stmt string) error {
-	url, _, err := shopDB(ctx, name)
+	url, _, err := shopDB(ctx, name, sandbox.SQLLimits)
 	if err != nil {
 		return err
 	}
@@ -354,10 +355,10 @@ func sqlRun(ctx context.Context, streams IO, name, stmt string) error {
 
 func sqlError(err error) error {
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
+	if errors.As(err, &pe) && pe.Code != "55P03" && pe.Code != "57014" {
 		return fmt.Errorf("SQL failed: %s (SQLSTATE %s)%s", pe.Message, pe.Code, detailSuffix(pe))
 	}
-	return fmt.Errorf("SQL failed: %w", err)
+	return fmt.Errorf("SQL failed: %w", sandbox.ExplainDBTimeout(err))
 }
 
 func detailSuffix(pe *pgconn.PgError) string {

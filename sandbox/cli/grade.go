@@ -93,9 +93,15 @@ func GradeSandbox(ctx context.Context, name string, th grade.Thresholds) (*grade
 	if err != nil {
 		return nil, err
 	}
-	obs, err := grade.Collect(ctx, grade.LiveInput{GatewayURL: ep.Gateway, DatabaseURL: ep.DatabaseURL, ControlURL: cr.Base, Thresholds: th})
+	dbURL := ep.DatabaseURL
+	if dbURL != "" {
+		if dbURL, err = sandbox.BoundedDBURL(dbURL, sandbox.ReadLimits); err != nil {
+			return nil, err
+		}
+	}
+	obs, err := grade.Collect(ctx, grade.LiveInput{GatewayURL: ep.Gateway, DatabaseURL: dbURL, ControlURL: cr.Base, Thresholds: th})
 	if err != nil {
-		return nil, err
+		return nil, sandbox.ExplainDBTimeout(err)
 	}
 	// Only a real incident is graded: settings come from the engine, the rollout and spike from the observer.
 	if err := grade.IncidentShipped(settings.Faults, obs.Timeline); err != nil {

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/sandbox-labs/sandbox/services/status"
 )
 
@@ -57,6 +59,34 @@ func TestIntegrationUpStatusDown(t *testing.T) {
 	if code != 2 || !strings.Contains(errs, "v2.4.0 never shipped") {
 		t.Errorf("grade without an incident: exit %d, stdout %q stderr %q; want exit 2 saying v2.4.0 never shipped", code, out, errs)
 	}
+
+	// A table held locked in the trainee's psql makes no command hang: grade and sql say what to do.
+	ep, err := e.Endpoints(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	locker, err := pgx.Connect(t.Context(), ep.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := locker.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(t.Context(), "LOCK TABLE orders"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"grade"}, {"sql", "SELECT count(*) FROM orders"}} {
+		start := time.Now()
+		_, errs, code := runCLI(t, append(args, "--name", name)...)
+		took := time.Since(start)
+		t.Logf("%s during a held lock: exit %d after %s: %s", args[0], code, took.Round(time.Millisecond), strings.TrimSpace(errs))
+		if code == 0 || !strings.Contains(errs, "did not answer in time") || took > time.Minute {
+			t.Errorf("%s during a held lock: exit %d after %s, stderr %q; want a quick failure saying the database did not answer", args[0], code, took, errs)
+		}
+	}
+	_ = tx.Rollback(t.Context())
+	locker.Close(t.Context())
 
 	mustCLI(t, "down", "--name", name)
 	if n := leftovers(t, e, name); n != 0 {

@@ -13,6 +13,14 @@ import (
 
 var versionRE = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-[a-z0-9.]+)?$`)
 
+// ValidVersion says whether v is shaped like a release version (v2.4.1); whether it exists needs the engine.
+func ValidVersion(v string) error {
+	if !versionRE.MatchString(v) {
+		return fmt.Errorf("version %q: use the form v2.4.1 (see `sandbox release list`)", v)
+	}
+	return nil
+}
+
 // ReleaseSpec is a fix-forward release to cut from an existing one.
 type ReleaseSpec struct {
 	Version string

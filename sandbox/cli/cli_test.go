@@ -41,6 +41,21 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"logs", "orders", "--since", "yesterday"}, "--since"},
 		{[]string{"sql", "  "}, "empty SQL"},
 		{[]string{"down", "extra"}, "unknown command"},
+		// NaN and out-of-range values that used to get through to the engine or the services.
+		{[]string{"up", "--load-rps", "NaN"}, "--load-rps"},
+		{[]string{"up", "--noise", "NaN"}, "--noise"},
+		{[]string{"status", "--watch", "--every", "0"}, "--every"},
+		{[]string{"status", "--window", "1h"}, "--window"},
+		{[]string{"grade", "--window", "30m"}, "--window"},
+		{[]string{"grade", "--max-error-rate", "1"}, "--max-error-rate"},
+		{[]string{"grade", "--max-error-rate", "NaN"}, "--max-error-rate"},
+		{[]string{"grade", "--max-p99-ms", "+Inf"}, "--max-p99-ms"},
+		{[]string{"release", "frob"}, "unknown command"},
+		{[]string{"flags", "frob", "x"}, "usage"},
+		{[]string{"help", "nosuch"}, "unknown help topic"},
+		{[]string{"healthcheck", "::bad"}, "want an http URL"},
+		{[]string{"logs", "checkout", "--tail", "-5"}, "--tail"},
+		{[]string{"deploy", "orders", "frob"}, "use the form v2.4.1"},
 	}
 	for _, c := range cases {
 		_, stderr, code := run(t, c.args...)

@@ -35,6 +35,9 @@ func deployRun(ctx context.Context, streams IO, name, target, version string) er
 	if target != "all" && !sandbox.IsRole(target) {
 		return Usagef("unknown service %q; use one of: all, %s", target, strings.Join(sandbox.Roles, ", "))
 	}
+	if err := sandbox.ValidVersion(version); err != nil {
+		return UsageError{err}
+	}
 	e, err := connect(ctx)
 	if err != nil {
 		return err

@@ -38,6 +38,9 @@ func NewCmdLogs(streams IO, g *Globals) *cobra.Command {
 			if !sandbox.IsRole(svc) && svc != "postgres" {
 				return Usagef("unknown service %q; use one of: postgres, %s", svc, strings.Join(sandbox.Roles, ", "))
 			}
+			if tail < 0 {
+				return Usagef("--tail must be 0 (all lines) or more, got %d", tail)
+			}
 			if since != "" {
 				if _, err := time.ParseDuration(since); err != nil {
 					if _, err := time.Parse(time.RFC3339, since); err != nil {

@@ -102,7 +102,32 @@ and lets you work the incident: roll back, fix forward, and get graded on the li
 	for _, add := range extraCommands {
 		root.AddCommand(add(streams, g))
 	}
+	strictGroups(root)
+	root.SetHelpCommand(&cobra.Command{
+		Use:         "help [command]",
+		Short:       "Help about any command",
+		Annotations: map[string]string{"skipNameCheck": "1"},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return Usagef("unknown help topic %q\nrun `%s --help` for the commands", strings.Join(args, " "), c.Root().Name())
+			}
+			return cmd.Help()
+		},
+	})
 	return root
+}
+
+// strictGroups makes every command group (release, flags, migrate, ...) refuse an unknown subcommand with a
+// usage error instead of printing its help and exiting 0, which a lab script would read as success.
+func strictGroups(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		strictGroups(sub)
+	}
+	if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+		c.Args = noArgs
+		c.RunE = func(c *cobra.Command, args []string) error { return c.Help() }
+	}
 }
 
 // extraCommands are registered by other files of this package (incident levers, grading, views).
@@ -110,7 +135,7 @@ var extraCommands []func(IO, *Globals) *cobra.Command
 
 func noArgs(c *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return Usagef("unknown command %q for %q\nrun `%s --help` for the commands", args[0], c.CommandPath(), c.Root().Name())
+		return Usagef("unknown command %q for %q\nrun `%s --help` for the commands", args[0], c.CommandPath(), c.CommandPath())
 	}
 	return nil
 }

@@ -78,7 +78,10 @@ func NewCmdHealthcheck(streams IO, g *Globals) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(c.Context(), 2*time.Second)
 			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err != nil || (req.URL.Scheme != "http" && req.URL.Scheme != "https") || req.URL.Host == "" {
+				return Usagef("healthcheck %q: want an http URL such as http://127.0.0.1:8080/healthz", url)
+			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				return err

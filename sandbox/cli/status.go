@@ -36,8 +36,12 @@ func NewCmdStatus(streams IO, g *Globals) *cobra.Command {
 			if err := checkOutput(o.Output, "table", "json"); err != nil {
 				return err
 			}
-			if o.Window < 2*time.Second || o.Window > 24*time.Hour {
-				return Usagef("--window must be between 2s and 24h, got %s", o.Window)
+			// The control room answers windows up to 10m (control.RingKeep).
+			if o.Window < 2*time.Second || o.Window > 10*time.Minute {
+				return Usagef("--window must be between 2s and 10m, got %s", o.Window)
+			}
+			if o.Watch && (o.Every < 500*time.Millisecond || o.Every > time.Minute) {
+				return Usagef("--every must be between 500ms and 1m, got %s", o.Every)
 			}
 			if o.Watch {
 				return watchRun(c.Context(), o)

@@ -71,10 +71,11 @@ func (o *UpOptions) validate() error {
 	if o.Baseline < 0 {
 		return Usagef("--baseline must not be negative")
 	}
-	if o.Settings.LoadRPS <= 0 || o.Settings.LoadRPS > 500 {
+	// Written so NaN fails too (every comparison with NaN is false).
+	if !(o.Settings.LoadRPS > 0 && o.Settings.LoadRPS <= 500) {
 		return Usagef("--load-rps must be between 0 and 500, got %g", o.Settings.LoadRPS)
 	}
-	if o.Settings.NoiseRate < 0 || o.Settings.NoiseRate >= 0.05 {
+	if !(o.Settings.NoiseRate >= 0 && o.Settings.NoiseRate < 0.05) {
 		return Usagef("--noise must be a fraction in [0, 0.05), got %g", o.Settings.NoiseRate)
 	}
 	if d, err := time.ParseDuration(o.Settings.ScrapeInterval); err != nil || d < 500*time.Millisecond || d > time.Minute {

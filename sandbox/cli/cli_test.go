@@ -41,6 +41,12 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"logs", "orders", "--since", "yesterday"}, "--since"},
 		{[]string{"sql", "  "}, "empty SQL"},
 		{[]string{"down", "extra"}, "unknown command"},
+		{[]string{"check", "--output", "markdown"}, "unknown --output"},
+		{[]string{"check", "--max-error-rate", "1"}, "--max-error-rate"},
+		{[]string{"grade", "--window", "1s"}, "--window"},
+		{[]string{"answer", "--function", "orders.createOrder"}, "need --fault"},
+		{[]string{"answer", "--fault", "latency", "--pr", "1"}, "symptoms are orders, checkout, payments"},
+		{[]string{"hint", "latency"}, "symptoms are orders, checkout, payments"},
 	}
 	for _, c := range cases {
 		_, stderr, code := run(t, c.args...)

@@ -255,10 +255,15 @@ func (g *grader) endState() string {
 	return "end state not checked"
 }
 
-// answerFor finds the answer for fault f: keyed by id, alias or PR; else any answer naming its PR.
+// answerFor finds the answer for fault f: filed under its symptom name, else under its id, an alias or its
+// PR number; else one filed under a key that names no symptom at all and gives f's PR (a misfiled answer).
+// An answer filed under another symptom is that symptom's answer only: it never counts for a second fault.
 func (g *grader) answerFor(f faults.Fault) (FaultAnswer, bool) {
 	if g.ans == nil {
 		return FaultAnswer{}, false
+	}
+	if a, ok := g.ans.Faults[f.Name]; ok {
+		return a, true
 	}
 	keys := make([]string, 0, len(g.ans.Faults))
 	for k := range g.ans.Faults {
@@ -271,7 +276,7 @@ func (g *grader) answerFor(f faults.Fault) (FaultAnswer, bool) {
 		}
 	}
 	for _, k := range keys {
-		if g.ans.Faults[k].PR == f.PR {
+		if _, err := faults.Lookup(k); err != nil && g.ans.Faults[k].PR == f.PR {
 			return g.ans.Faults[k], true
 		}
 	}

@@ -169,3 +169,23 @@ func TestProcessStuffedLineCountsOnce(t *testing.T) {
 		t.Errorf("one stuffed line rated Expert: %s", justification(res, AreaProcess))
 	}
 }
+
+// An answer filed under one symptom is judged for that symptom only: naming another fault's PR there does
+// not earn that other fault's credit.
+func TestAnswerUnderAnotherSymptomCountsOnce(t *testing.T) {
+	r := expertRun(t)
+	r.ans.Faults = map[string]FaultAnswer{
+		"payments": {PR: 905, Function: "orders.createOrder", WhyTestsMissed: "nothing ran old code on the new schema"},
+	}
+	res, _ := r.grade()
+	j := justification(res, AreaRootCause)
+	if ratingOf(res, AreaRootCause) != Novice || strings.Contains(j, "PR #905 right") {
+		t.Errorf("a payments answer naming #905 counted for the migration: %v %s", ratingOf(res, AreaRootCause), j)
+	}
+	// Filed under a key that names no symptom, it still counts (a typo is not a wrong answer).
+	r.ans.Faults = map[string]FaultAnswer{"ordres": r.ans.Faults["payments"]}
+	res, _ = r.grade()
+	if j := justification(res, AreaRootCause); !strings.Contains(j, "PR #905 right") {
+		t.Errorf("misfiled answer ignored: %s", j)
+	}
+}

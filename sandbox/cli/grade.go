@@ -234,8 +234,8 @@ func NewCmdAnswer(streams IO, g *Globals) *cobra.Command {
 		Short: "Record your analysis: per symptom the PR and the failing function, migration compatibility, why tests missed it, process changes",
 		Long: `Record your analysis for the grader. Per symptom the grader judges two facts: the PR that caused it and
 the function that fails, named as the service's own error log or stack trace names it. The free text
-(--code-path, --why-tests-missed, --migration-why) supports them for the reader of the scorecard; it earns
-nothing on its own. With a terminal and no flags it asks question by question; labs script it with flags.
+(--code-path, --why-tests-missed, --migration-why) supports them for the reader of the scorecard: no word in
+it earns anything (the top rating only wants a why-tests-missed explanation to be there). With a terminal and no flags it asks question by question; labs script it with flags.
 Answers can be amended until the attempt ends (` + "`sandbox grade`" + `): run it again and the latest value of each
 field counts.`,
 		Example: `  sandbox answer --fault orders --pr 123 --function orders.someFunction \

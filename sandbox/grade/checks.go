@@ -156,6 +156,7 @@ func edgeSLO(s *status.Snapshot, th Thresholds) Check {
 
 func probeCheck(id string, probes []ProbeResult, fs []string) Check {
 	var mine, raw []string
+	var failing []ProbeResult
 	passed, seen, redacted := true, false, false
 	for _, p := range probes {
 		if p.Check != id {
@@ -163,6 +164,9 @@ func probeCheck(id string, probes []ProbeResult, fs []string) Check {
 		}
 		seen = true
 		passed = passed && p.OK()
+		if !p.OK() {
+			failing = append(failing, p)
+		}
 		n := p.Neutral()
 		mine = append(mine, n.String())
 		raw = append(raw, p.String())
@@ -179,32 +183,44 @@ func probeCheck(id string, probes []ProbeResult, fs []string) Check {
 	if redacted {
 		why = append(why, "as answered: "+strings.Join(raw, "; "))
 	}
-	if s := probeCause(id, fs); s != "" {
+	if s := probeCause(fs, failing); s != "" {
 		why = append(why, s)
 	}
 	return c.why("%s", strings.Join(why, ". "))
 }
 
-// probeCause names the faults that fail a probe and their way out: answer key, for Explain only.
-func probeCause(id string, fs []string) string {
+// faultSignatures are the words each fault's error text carries, as the services answer: a probe's failure
+// is explained by the faults whose signature it shows, not by every fault the release has.
+var faultSignatures = map[string]*regexp.Regexp{
+	release.FaultFlagLeak:    regexp.MustCompile(`discount_code is null|validateDiscount`),
+	release.FaultSDKBreak:    regexp.MustCompile(`no such method|chargeStoredCredential`),
+	release.FaultNotNullTrap: regexp.MustCompile(`23502|not-null constraint|not_null_violation`),
+}
+
+var faultCauses = map[string]string{
+	release.FaultFlagLeak: "PR #892's discount validation (checkout validateDiscount) runs for every checkout, not only " +
+		"for the discount_codes cohort, and fails when discount_code is absent: roll back checkout, or ship a backend " +
+		"flag gate or null guard",
+	release.FaultSDKBreak: "PR #901 left payments' stored-credential path (chargeStoredCredential) on the payment-sdk 3.x " +
+		"Charge(amount) shape: roll back payments (payment-sdk 3.1) or call Charge(amount, options)",
+	release.FaultNotNullTrap: "orders code without PR #905 never sets order_metadata, NOT NULL without a default since " +
+		"migration 5, so every order insert fails with 23502: SET DEFAULT '{}' (or DROP NOT NULL), or keep orders on v2.4.0",
+}
+
+// probeCause explains failing probes by the active faults whose signature their answers show: answer key,
+// for Explain only.
+func probeCause(fs []string, failing []ProbeResult) string {
 	var out []string
-	has := func(f string) bool { return slices.Contains(fs, f) }
-	switch id {
-	case CheckProbeCheckoutNoCode:
-		if has(release.FaultFlagLeak) {
-			out = append(out, "PR #892's discount validation (checkout validateDiscount) runs for every checkout, "+
-				"not only for the discount_codes cohort, and fails when discount_code is absent: roll back checkout, "+
-				"or ship a backend flag gate or null guard")
+	for _, id := range release.AllFaults {
+		if !slices.Contains(fs, id) {
+			continue
 		}
-	case CheckProbeCheckoutCode, CheckProbePayment:
-		if has(release.FaultSDKBreak) {
-			out = append(out, "PR #901 left payments' stored-credential path (chargeStoredCredential) on the "+
-				"payment-sdk 3.x Charge(amount) shape: roll back payments (payment-sdk 3.1) or call Charge(amount, options)")
+		for _, p := range failing {
+			if faultSignatures[id].MatchString(p.Body + " " + p.Err) {
+				out = append(out, faultCauses[id])
+				break
+			}
 		}
-	}
-	if id != CheckProbePayment && has(release.FaultNotNullTrap) {
-		out = append(out, "if orders code older than PR #905 runs, every order insert fails with 23502 "+
-			"(order_metadata NOT NULL without a default): SET DEFAULT '{}' or keep orders on v2.4.0")
 	}
 	return strings.Join(out, "; ")
 }

@@ -222,3 +222,20 @@ func TestNeutralChecks(t *testing.T) {
 		t.Errorf("NeutralChecks = %+v (input %+v)", out, in)
 	}
 }
+
+// A probe's explanation names the faults its answers show, not every fault the release carries: after a
+// naive rollback checkout fails on the orders insert, not on the discount validation v2.3.0 does not have.
+func TestProbeExplainFollowsTheObservedError(t *testing.T) {
+	r := failingRun(t, []string{release.FaultNotNullTrap})
+	r.events[0].Data["faults"] = strings.Join(release.AllFaults, ",")
+	_, checks := r.grade()
+	c := find(t, checks, CheckProbeCheckoutNoCode)
+	if !strings.Contains(c.Explain, "PR #905") || strings.Contains(c.Explain, "#892") || strings.Contains(c.Explain, "#901") {
+		t.Errorf("explain %q", c.Explain)
+	}
+	r = failingRun(t, release.AllFaults)
+	_, checks = r.grade()
+	if c := find(t, checks, CheckProbePayment); !strings.Contains(c.Explain, "PR #901") || strings.Contains(c.Explain, "#905") {
+		t.Errorf("payment explain %q", c.Explain)
+	}
+}

@@ -21,7 +21,12 @@ type Fault struct {
 	PR      int    `json:"pr"`
 	Service string `json:"service"`
 	Title   string `json:"title"`
-	// Symptom is what the trainee sees, in our words.
+	// Name is the symptom's neutral name, the service where it shows ("orders", "checkout", "payments"):
+	// what `sandbox hint` and `sandbox answer` call it before the attempt ends.
+	Name string `json:"name"`
+	// Seen is what the trainee can observe, without the cause: safe to print before the attempt ends.
+	Seen string `json:"seen"`
+	// Symptom explains the fault, in our words (answer key: shown only after the attempt ended).
 	Symptom string `json:"symptom"`
 	// Affected are the edge routes this fault fails on its own.
 	Affected []string `json:"affected"`
@@ -41,6 +46,9 @@ type Fault struct {
 	CodePath [][]string `json:"code_path"`
 	// CodePathRef is the code path in words, shown when the trainee missed it.
 	CodePathRef string `json:"code_path_ref"`
+	// Functions are the failing function as the service's own logs and stack traces name it (the first is
+	// the one in the error line; later ones are accepted too, e.g. the caller that lacks the guard).
+	Functions []string `json:"functions"`
 	// Resources are 2-3 study links for this gap.
 	Resources []Resource `json:"resources"`
 	// Aliases name the fault by symptom for `sandbox hint <symptom>`.
@@ -95,13 +103,24 @@ func ForPR(pr int) (Fault, bool) {
 	return Fault{}, false
 }
 
-// Symptoms lists the first alias of each fault: the words `sandbox hint` suggests.
+// Symptoms lists the neutral name of each fault's symptom: the words `sandbox hint` and `sandbox answer`
+// suggest. They name where a symptom shows, never its cause.
 func Symptoms() []string {
 	s := make([]string, 0, len(catalogue))
 	for _, f := range catalogue {
-		s = append(s, f.Aliases[0])
+		s = append(s, f.Name)
 	}
 	return s
+}
+
+// LookupSymptom finds a fault by symptom name or alias (or id or PR, as Lookup); its error lists only the
+// neutral symptom names, so a typo in a trainee command does not print the fault ids.
+func LookupSymptom(s string) (Fault, error) {
+	f, err := Lookup(s)
+	if err != nil {
+		return Fault{}, fmt.Errorf("unknown symptom %q: symptoms are %s", s, strings.Join(Symptoms(), ", "))
+	}
+	return f, nil
 }
 
 // Hint returns hint level (1-based) of the fault named by id or symptom, and whether it is the last one.

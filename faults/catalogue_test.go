@@ -1,6 +1,12 @@
 package faults
 
 import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -149,5 +155,83 @@ func TestAllIsACopy(t *testing.T) {
 	a[0].ID = "changed"
 	if All()[0].ID == "changed" {
 		t.Fatal("All() exposes the catalogue")
+	}
+}
+
+// The neutral symptom words are printed before the attempt ends (`sandbox hint`, `sandbox answer`): they say
+// where a symptom shows, never its cause, PR, failing function or fix.
+func TestNeutralSymptomCarriesNoAnswer(t *testing.T) {
+	var leaks []string
+	for _, f := range All() {
+		leaks = append(leaks, f.ID, fmt.Sprint(f.PR), f.Title)
+		leaks = append(leaks, f.Functions...)
+	}
+	leaks = append(leaks, "flag", "sdk", "migration", "not null", "order_metadata", "discount", "charge(", "schema", "signature")
+	seen := map[string]bool{}
+	for _, f := range All() {
+		if f.Name == "" || f.Seen == "" || len(f.Functions) == 0 {
+			t.Errorf("%s: Name, Seen and Functions are required", f.ID)
+		}
+		if seen[f.Name] {
+			t.Errorf("symptom name %q used twice", f.Name)
+		}
+		seen[f.Name] = true
+		if g, err := LookupSymptom(f.Name); err != nil || g.ID != f.ID {
+			t.Errorf("LookupSymptom(%q) = %q, %v", f.Name, g.ID, err)
+		}
+		for _, text := range []string{f.Name, f.Seen} {
+			for _, l := range leaks {
+				if strings.Contains(strings.ToLower(text), strings.ToLower(l)) {
+					t.Errorf("%s: neutral text %q carries %q", f.ID, text, l)
+				}
+			}
+		}
+	}
+	if got := strings.Join(Symptoms(), ","); got != "orders,checkout,payments" {
+		t.Errorf("Symptoms() = %s", got)
+	}
+	_, err := LookupSymptom("latency")
+	if err == nil {
+		t.Fatal("LookupSymptom(latency) succeeded")
+	}
+	for _, id := range release.AllFaults {
+		if strings.Contains(err.Error(), id) {
+			t.Errorf("symptom error %q names the fault id %s", err, id)
+		}
+	}
+}
+
+// Functions[0] is the function the service's own error line names ("<service>.<function>: ..."), and every
+// accepted name is a function of that service: the answer key matches what the trainee can find in the logs.
+func TestFunctionsAreTheServicesOwn(t *testing.T) {
+	for _, f := range All() {
+		dir := filepath.Join("..", "services", f.Service)
+		fset := token.NewFileSet()
+		pkgs, err := parser.ParseDir(fset, dir, func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+		if err != nil {
+			t.Fatalf("parse %s: %v", dir, err)
+		}
+		funcs, logged := map[string]bool{}, false
+		for _, p := range pkgs {
+			ast.Inspect(p, func(n ast.Node) bool {
+				switch x := n.(type) {
+				case *ast.FuncDecl:
+					funcs[x.Name.Name] = true
+				case *ast.BasicLit:
+					if x.Kind == token.STRING && strings.Contains(x.Value, f.Service+"."+f.Functions[0]+":") {
+						logged = true
+					}
+				}
+				return true
+			})
+		}
+		for _, fn := range f.Functions {
+			if !funcs[fn] {
+				t.Errorf("%s: %s is not a function of services/%s", f.ID, fn, f.Service)
+			}
+		}
+		if !logged {
+			t.Errorf("%s: services/%s never logs %q", f.ID, f.Service, f.Service+"."+f.Functions[0]+":")
+		}
 	}
 }

@@ -7,6 +7,8 @@ var flagLeak = Fault{
 	PR:      release.PRDiscountValidation,
 	Service: "checkout",
 	Title:   "Add discount code validation",
+	Name:    "checkout",
+	Seen:    "checkout: POST /api/checkout fails for many users",
 	Symptom: "The discount_codes flag only decides whether the UI shows the field (about 15% of users). The new " +
 		"backend validation runs for every checkout and fails when discount_code is absent, so the ~85% who never " +
 		"see the field fail. Turning the flag off changes nothing: the backend never reads it.",
@@ -44,6 +46,7 @@ var flagLeak = Fault{
 	},
 	CodePathRef: "checkout's POST /checkout handler calls the discount validation for every request, without " +
 		"checking the discount_codes flag, and fails when discount_code is absent",
+	Functions: []string{"validateDiscount", "applyDiscount"},
 	Resources: []Resource{
 		{Title: "Pete Hodgson: Feature Toggles (aka Feature Flags)", URL: "https://martinfowler.com/articles/feature-toggles.html"},
 		{Title: "OpenFeature: specification and concepts", URL: "https://openfeature.dev/specification/"},

@@ -7,6 +7,8 @@ var notNullMigration = Fault{
 	PR:      release.PROrderMetadata,
 	Service: "orders",
 	Title:   "Add order_metadata column to orders table",
+	Name:    "orders",
+	Seen:    "order creation: POST /api/orders, and checkout through it",
 	Symptom: "v2.4.0 itself works, but the migration left orders.order_metadata NOT NULL with no default. " +
 		"Rolling orders back to v2.3.0, whose INSERT never names the column, makes every order insert fail: " +
 		"the rollback makes checkout and order creation worse, not better.",
@@ -47,6 +49,7 @@ var notNullMigration = Fault{
 	},
 	CodePathRef: "orders' INSERT INTO orders (v2.3.0 lists its columns and never sets order_metadata) " +
 		"against migration 5, which drops the backfill default and leaves the column NOT NULL",
+	Functions: []string{"createOrder"},
 	Resources: []Resource{
 		{Title: "Martin Fowler: ParallelChange (expand/contract)", URL: "https://martinfowler.com/bliki/ParallelChange.html"},
 		{Title: "Martin Fowler and Pramod Sadalage: Evolutionary Database Design",

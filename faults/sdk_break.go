@@ -7,6 +7,8 @@ var sdkBreak = Fault{
 	PR:      release.PRPaymentSDK4,
 	Service: "payments",
 	Title:   "Upgrade payment-sdk from 3.1 to 4.0",
+	Name:    "payments",
+	Seen:    "payments: POST /api/payments fails for some payment methods, and checkout through them",
 	Symptom: "payment-sdk 4.0 changed Charge(amount) to Charge(amount, options). A payments code path still wired " +
 		"to the 3.x shape fails at run time, so payments on that path (and the checkouts that use it) fail.",
 	Affected: []string{"/api/checkout", "/api/payments"},
@@ -42,6 +44,7 @@ var sdkBreak = Fault{
 	},
 	CodePathRef: "payments' charge path still calls the payment-sdk 3.x Charge(amount) shape; 4.0 only offers " +
 		"Charge(amount, options)",
+	Functions: []string{"chargeStoredCredential"},
 	Resources: []Resource{
 		{Title: "Semantic Versioning 2.0.0", URL: "https://semver.org"},
 		{Title: "Ian Robinson: Consumer-Driven Contracts", URL: "https://martinfowler.com/articles/consumerDrivenContracts.html"},

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sandbox-labs/sandbox/faults"
+	"github.com/sandbox-labs/sandbox/services/release"
 	"github.com/sandbox-labs/sandbox/services/status"
 )
 
@@ -168,11 +170,88 @@ func WritePostmortem(w io.Writer, name string, tl []status.Event, series []Serie
 	for _, c := range changes {
 		fmt.Fprintln(w, "- "+c)
 	}
-	fmt.Fprintln(w, "\n## Open questions")
-	fmt.Fprintln(w, "- Which PR caused each share of the errors, and which exact code path failed?")
-	fmt.Fprintln(w, "- Was the #905 migration backward compatible with v2.3.0? What would expand-contract have looked like?")
-	fmt.Fprintln(w, "- Why did the discount_codes flag not gate the backend, and why did no test catch it?")
-	fmt.Fprintln(w, "- How does a major dependency bump (payment-sdk 3.1 -> 4.0) get reviewed and contract-tested?")
-	fmt.Fprintln(w, "- Would a canary have caught this before all traffic saw it?")
+	ended, attempt := endedEvent(tl)
+	if !ended {
+		// Before the attempt ends the draft asks; it does not answer. No PR is tied to a symptom here and no
+		// fix is named: the trainee reads this while still working the incident.
+		fmt.Fprintln(w, "\n## Open questions")
+		fmt.Fprintln(w, "- Which PR caused each share of the errors, and which function failed (as the service's logs name it)?")
+		fmt.Fprintln(w, "- Was every change in the release safe to roll back? How would you know before rolling back?")
+		fmt.Fprintln(w, "- For each cause: why did no test catch it, and what test would have?")
+		fmt.Fprintln(w, "- Which guard (review, tests, staged rollout, release policy) would have stopped each cause?")
+		fmt.Fprintln(w, "- Would a canary have caught this before all traffic saw it?")
+		fmt.Fprintln(w, "\n_The attempt is still open: `sandbox grade` ends it and adds the verdict and the answer key here._")
+		return nil
+	}
+	writeAnswerKey(w, tl, attempt)
 	return nil
+}
+
+// endedEvent is the CLI's attempt_ended event, the end of the attempt.
+func endedEvent(tl []status.Event) (bool, status.Event) {
+	for _, ev := range tl {
+		if ev.Kind == status.EventAttemptEnded && ev.Actor == "cli" {
+			return true, ev
+		}
+	}
+	return false, status.Event{}
+}
+
+// activeFaults are the faults this sandbox ran (sandbox_up's Data["faults"]), else the whole catalogue.
+func activeFaults(tl []status.Event) []faults.Fault {
+	for _, ev := range tl {
+		if ev.Kind != status.EventSandboxUp || ev.Data == nil {
+			continue
+		}
+		if s, ok := ev.Data["faults"]; ok {
+			var out []faults.Fault
+			for _, id := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+				if f, err := faults.Lookup(id); err == nil {
+					out = append(out, f)
+				}
+			}
+			return out
+		}
+	}
+	return faults.All()
+}
+
+// writeAnswerKey is the part of the draft that exists only once the attempt ended: the recorded verdict
+// and, per fault, its PR, failing function, mechanism, safe ways out and prevention.
+func writeAnswerKey(w io.Writer, tl []status.Event, ended status.Event) {
+	fmt.Fprintf(w, "\n## Verdict (attempt ended %s)\n", ended.At.UTC().Format("15:04:05"))
+	verdict := "not passed"
+	if ended.Data["passed"] == "true" {
+		verdict = "passed"
+	}
+	fmt.Fprintf(w, "- %s, score %s/100\n", verdict, firstOf(ended.Data["score"], "?"))
+	if r := ended.Data["ratings"]; r != "" {
+		fmt.Fprintf(w, "- %s\n", r)
+	}
+	if c := ended.Data["checks"]; c != "" {
+		fmt.Fprintf(w, "- checks: %s\n", c)
+	}
+	fmt.Fprintln(w, "\n## Root causes (answer key)")
+	for _, f := range activeFaults(tl) {
+		fmt.Fprintf(w, "\n### PR #%d: %s (%s)\n", f.PR, f.Title, f.Service)
+		fmt.Fprintf(w, "- What happened: %s\n", f.Symptom)
+		fmt.Fprintf(w, "- Failing function: %s.%s; code path: %s\n", f.Service, f.Functions[0], f.CodePathRef)
+		fmt.Fprintf(w, "- Safe ways out: %s\n", strings.Join(f.Fixes, "; "))
+		if len(f.Dangerous) > 0 {
+			fmt.Fprintf(w, "- Dangerous: %s\n", strings.Join(f.Dangerous, "; "))
+		}
+		fmt.Fprintf(w, "- Prevention: %s\n", strings.Join(f.Prevention, "; "))
+	}
+	fmt.Fprintln(w, "\n## Questions for the review")
+	review := map[string]string{
+		release.FaultNotNullTrap: "Was the #905 migration backward compatible with v2.3.0? What would expand-contract have looked like?",
+		release.FaultFlagLeak:    "Why did the discount_codes flag not gate the backend, and why did no test catch it?",
+		release.FaultSDKBreak:    "How does a major dependency bump (payment-sdk 3.1 -> 4.0) get reviewed and contract-tested?",
+	}
+	for _, f := range activeFaults(tl) {
+		if q := review[f.ID]; q != "" {
+			fmt.Fprintln(w, "- "+q)
+		}
+	}
+	fmt.Fprintln(w, "- Would a canary have caught this before all traffic saw it?")
 }

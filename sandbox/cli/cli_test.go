@@ -56,6 +56,12 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"healthcheck", "::bad"}, "want an http URL"},
 		{[]string{"logs", "checkout", "--tail", "-5"}, "--tail"},
 		{[]string{"deploy", "orders", "frob"}, "use the form v2.4.1"},
+		{[]string{"check", "--output", "markdown"}, "unknown --output"},
+		{[]string{"check", "--max-error-rate", "1"}, "--max-error-rate"},
+		{[]string{"grade", "--window", "1s"}, "--window"},
+		{[]string{"answer", "--function", "orders.createOrder"}, "need --fault"},
+		{[]string{"answer", "--fault", "latency", "--pr", "1"}, "symptoms are orders, checkout, payments"},
+		{[]string{"hint", "latency"}, "symptoms are orders, checkout, payments"},
 	}
 	for _, c := range cases {
 		_, stderr, code := run(t, c.args...)

@@ -11,11 +11,14 @@ import (
 
 // gradeResult is the part of `sandbox grade --output json` the reference runs assert on.
 type gradeResult struct {
-	Passed bool `json:"passed"`
-	Checks []struct {
-		ID     string `json:"id"`
-		Passed bool   `json:"passed"`
-		Detail string `json:"detail"`
+	Passed   bool `json:"passed"`
+	Score    int  `json:"score"`
+	Recorded bool `json:"recorded"`
+	Checks   []struct {
+		ID      string `json:"id"`
+		Passed  bool   `json:"passed"`
+		Detail  string `json:"detail"`
+		Explain string `json:"explain"`
 	} `json:"checks"`
 	Scorecard []struct {
 		Area          string `json:"area"`
@@ -30,10 +33,12 @@ type gradeResult struct {
 	} `json:"resources"`
 }
 
+// check returns a check's verdict and what grade says about it: the observed detail and, since grade ended
+// the attempt, the explanation.
 func (g gradeResult) check(id string) (bool, string) {
 	for _, c := range g.Checks {
 		if c.ID == id {
-			return c.Passed, c.Detail
+			return c.Passed, strings.TrimSpace(c.Detail + " " + c.Explain)
 		}
 	}
 	return false, "(no such check)"
@@ -118,10 +123,31 @@ func TestIntegrationReferenceNaiveRollback(t *testing.T) {
 		return strings.Join(service(s, "orders").Versions, ",") == "v2.3.0" && strings.Join(service(s, "checkout").Versions, ",") == "v2.3.0"
 	})
 	mustCLI(t, "answer", "--process", "add more tests", "--name", name)
+	// check shows the failure and what a client gets, never the cause: it is safe before the attempt ends.
+	out, errs, code := runCLI(t, "check", "--window", "20s", "--max-p99-ms", "600", "--name", name)
+	if code != 1 || !strings.Contains(out, "FAIL  schema_compatible") || !strings.Contains(out, "23502") {
+		t.Errorf("check during the trap: exit %d, want 1 with schema_compatible failing and the 23502 error text:\n%s\n%s", code, out, errs)
+	}
+	t.Logf("check of %s (exit %d):\n%s", name, code, out)
+	for _, leak := range []string{"TRAP", "#905", "PR", "SET DEFAULT", "DROP NOT NULL", "createOrder", "validateDiscount", "chargeStoredCredential"} {
+		if strings.Contains(out, leak) {
+			t.Errorf("check output carries %q:\n%s", leak, out)
+		}
+	}
 	g, code := gradeRun(t, name)
 	wantNotPassed(t, g, code)
 	if ok, d := g.check("schema_compatible"); ok || !strings.Contains(strings.ToUpper(d), "TRAP") {
 		t.Errorf("schema_compatible = %v %q; want it failed naming the rollback trap", ok, d)
+	}
+	// grade ended the attempt: fixing the schema and answering now changes nothing.
+	mustCLI(t, "sql", "ALTER TABLE orders ALTER COLUMN order_metadata SET DEFAULT '{}'", "--name", name)
+	if _, errs, code := runCLI(t, "answer", "--fault", "orders", "--pr", "905", "--function", "orders.createOrder", "--name", name); code != 1 || !strings.Contains(errs, "attempt ended") {
+		t.Errorf("answer after the end: exit %d, stderr %q; want 1, refused", code, errs)
+	}
+	again, code2 := gradeRun(t, name)
+	if code2 != code || again.Passed != g.Passed || again.Score != g.Score || !again.Recorded {
+		t.Errorf("second grade: exit %d passed %v score %d recorded %v; first exit %d passed %v score %d",
+			code2, again.Passed, again.Score, again.Recorded, code, g.Passed, g.Score)
 	}
 	if r := g.rating("Rollback Execution"); r != "Novice" {
 		t.Errorf("Rollback Execution %s, want Novice", r)
@@ -211,12 +237,12 @@ func TestIntegrationReferenceExpert(t *testing.T) {
 	mustCLI(t, "rollback", "checkout", "--name", name)
 	mustCLI(t, "rollback", "payments", "--name", name)
 	answers := [][]string{
-		{"--fault", "migration", "--pr", "905", "--code-path", "orders createOrder INSERT without order_metadata fails on the NOT NULL column (23502)",
+		{"--fault", "migration", "--pr", "905", "--function", "orders.createOrder", "--code-path", "orders createOrder INSERT without order_metadata fails on the NOT NULL column (23502)",
 			"--migration-compatible=false", "--migration-why", "NOT NULL without a default: v2.3.0 never sets order_metadata so its inserts fail",
 			"--why-tests-missed", "tests run each release against its own schema, never old code against the new schema"},
-		{"--fault", "flag", "--pr", "892", "--code-path", "checkout handler calls discount validation for every request; it fails when discount_code is null",
+		{"--fault", "flag", "--pr", "892", "--function", "checkout.validateDiscount", "--code-path", "checkout handler calls discount validation for every request; it fails when discount_code is null",
 			"--why-tests-missed", "tests only covered users with the flag on and a code present"},
-		{"--fault", "sdk", "--pr", "901", "--code-path", "payments saved_card charge path still calls the 3.1 Charge(amount) signature; 4.0 needs options",
+		{"--fault", "sdk", "--pr", "901", "--function", "payments.chargeStoredCredential", "--code-path", "payments saved_card charge path still calls the 3.1 Charge(amount) signature; 4.0 needs options",
 			"--why-tests-missed", "the SDK was mocked, so no contract test exercised the real 4.0 signature"},
 		{"--process", "canary deploys with automatic rollback on error rate", "--process", "expand-contract migrations: add nullable, backfill, then NOT NULL",
 			"--process", "feature flags must gate backend handlers too, checked in review and by a lint rule",
@@ -226,6 +252,9 @@ func TestIntegrationReferenceExpert(t *testing.T) {
 		mustCLI(t, append(append([]string{"answer"}, a...), "--name", name)...)
 	}
 	settle(t, name)
+	if out, errs, code := runCLI(t, "check", "--window", "20s", "--max-p99-ms", "600", "--name", name); code != 0 {
+		t.Errorf("check after the fix: exit %d, want 0:\n%s\n%s", code, out, errs)
+	}
 	g, code := gradeRun(t, name)
 	wantPassed(t, g, code)
 	for _, area := range []string{"Triage Speed", "Rollback Execution", "Root Cause Analysis", "Process Improvement"} {

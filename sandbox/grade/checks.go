@@ -2,10 +2,13 @@ package grade
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/sandbox-labs/sandbox/faults"
+	"github.com/sandbox-labs/sandbox/services/release"
 	"github.com/sandbox-labs/sandbox/services/status"
 )
 
@@ -38,6 +41,31 @@ func (p ProbeResult) String() string {
 		s += ": " + p.Body
 	}
 	return s
+}
+
+// Redacted stands in for a function name withheld from a probe's error text.
+const Redacted = "<function: see the service's logs>"
+
+// answerFunctions matches every failing function of the catalogue, bare or qualified the way Go prints it
+// ("validateDiscount", "checkout.validateDiscount", "checkout.(*Service).validateDiscount").
+var answerFunctions = func() *regexp.Regexp {
+	var names []string
+	for _, f := range faults.All() {
+		for _, fn := range f.Functions {
+			names = append(names, regexp.QuoteMeta(fn))
+		}
+	}
+	return regexp.MustCompile(`(?:\b[A-Za-z_][\w/.-]*\.)?(?:\(\*?\w+\)\.)?\b(?:` + strings.Join(names, "|") + `)\b(?:\(\))?`)
+}()
+
+// RedactFunctions replaces the catalogue's failing function names in s: a service's error text names the
+// function the trainee must find in its logs, and `check` must not hand it over.
+func RedactFunctions(s string) string { return answerFunctions.ReplaceAllString(s, Redacted) }
+
+// Neutral returns the probe with its error text's function names redacted.
+func (p ProbeResult) Neutral() ProbeResult {
+	p.Body, p.Err = RedactFunctions(p.Body), RedactFunctions(p.Err)
+	return p
 }
 
 // Observation is the live evidence the checks judge.
@@ -89,15 +117,22 @@ func Evaluate(obs Observation, th Thresholds) []Check {
 	ev := analyze(obs.Timeline, obs.State, fs)
 	checks := []Check{edgeSLO(obs.Snapshot, th)}
 	for _, id := range []string{CheckProbeCheckoutNoCode, CheckProbeCheckoutCode, CheckProbeOrder, CheckProbePayment} {
-		checks = append(checks, probeCheck(id, obs.Probes))
+		checks = append(checks, probeCheck(id, obs.Probes, fs))
 	}
 	checks = append(checks, schemaCompatible(obs.State, obs.Snapshot, ev), noDataLoss(obs.State, ev),
 		unaffectedUntouched(obs.Snapshot, obs.State, ev, th))
 	return checks
 }
 
+// newCheck builds a check whose Detail is what was observed: no PR, fault, code path or fix in it.
 func newCheck(id string, passed bool, format string, args ...any) Check {
 	return Check{ID: id, Title: checkTitles[id], Passed: passed, Detail: fmt.Sprintf(format, args...)}
+}
+
+// why sets the explanation: the answer key, shown only once the attempt ended.
+func (c Check) why(format string, args ...any) Check {
+	c.Explain = fmt.Sprintf(format, args...)
+	return c
 }
 
 func pct(f float64) string { return fmt.Sprintf("%.2f%%", f*100) }
@@ -149,21 +184,75 @@ func edgeSLO(s *status.Snapshot, th Thresholds) Check {
 	return newCheck(CheckEdgeSLO, okRate && okP99, "%s", d)
 }
 
-func probeCheck(id string, probes []ProbeResult) Check {
-	var mine []string
-	passed, seen := true, false
+func probeCheck(id string, probes []ProbeResult, fs []string) Check {
+	var mine, raw []string
+	var failing []ProbeResult
+	passed, seen, redacted := true, false, false
 	for _, p := range probes {
 		if p.Check != id {
 			continue
 		}
 		seen = true
 		passed = passed && p.OK()
-		mine = append(mine, p.String())
+		if !p.OK() {
+			failing = append(failing, p)
+		}
+		n := p.Neutral()
+		mine = append(mine, n.String())
+		raw = append(raw, p.String())
+		redacted = redacted || n.Body != p.Body
 	}
 	if !seen {
 		return newCheck(id, false, "probe not run (no gateway address)")
 	}
-	return newCheck(id, passed, "%s", strings.Join(mine, "; "))
+	c := newCheck(id, passed, "%s", strings.Join(mine, "; "))
+	if passed {
+		return c
+	}
+	var why []string
+	if redacted {
+		why = append(why, "as answered: "+strings.Join(raw, "; "))
+	}
+	if s := probeCause(fs, failing); s != "" {
+		why = append(why, s)
+	}
+	return c.why("%s", strings.Join(why, ". "))
+}
+
+// faultSignatures are the words each fault's error text carries, as the services answer: a probe's failure
+// is explained by the faults whose signature it shows, not by every fault the release has.
+var faultSignatures = map[string]*regexp.Regexp{
+	release.FaultFlagLeak:    regexp.MustCompile(`discount_code is null|validateDiscount`),
+	release.FaultSDKBreak:    regexp.MustCompile(`no such method|chargeStoredCredential`),
+	release.FaultNotNullTrap: regexp.MustCompile(`23502|not-null constraint|not_null_violation`),
+}
+
+var faultCauses = map[string]string{
+	release.FaultFlagLeak: "PR #892's discount validation (checkout validateDiscount) runs for every checkout, not only " +
+		"for the discount_codes cohort, and fails when discount_code is absent: roll back checkout, or ship a backend " +
+		"flag gate or null guard",
+	release.FaultSDKBreak: "PR #901 left payments' stored-credential path (chargeStoredCredential) on the payment-sdk 3.x " +
+		"Charge(amount) shape: roll back payments (payment-sdk 3.1) or call Charge(amount, options)",
+	release.FaultNotNullTrap: "orders code without PR #905 never sets order_metadata, NOT NULL without a default since " +
+		"migration 5, so every order insert fails with 23502: SET DEFAULT '{}' (or DROP NOT NULL), or keep orders on v2.4.0",
+}
+
+// probeCause explains failing probes by the active faults whose signature their answers show: answer key,
+// for Explain only.
+func probeCause(fs []string, failing []ProbeResult) string {
+	var out []string
+	for _, id := range release.AllFaults {
+		if !slices.Contains(fs, id) {
+			continue
+		}
+		for _, p := range failing {
+			if faultSignatures[id].MatchString(p.Body + " " + p.Err) {
+				out = append(out, faultCauses[id])
+				break
+			}
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // ordersVersions returns the live orders versions from the state, else the snapshot.
@@ -202,29 +291,34 @@ func schemaCompatible(st *LiveState, s *status.Snapshot, ev *evidence) Check {
 	}
 	vs := ordersVersions(st, s)
 	if len(vs) == 0 {
-		return newCheck(CheckSchemaCompatible, false, "no orders instance is running (%s, migration %d)",
-			describeColumn(st), st.MigrationVersion)
+		return newCheck(CheckSchemaCompatible, false, "no orders instance is running (schema at migration %d)",
+			st.MigrationVersion).why("%s", describeColumn(st))
 	}
-	var problems, fine []string
+	var problems, bad, fine []string
 	for _, v := range vs {
 		writes := writesMetadata(v, st, ev.NoWrite)
 		switch {
 		case !st.OrderMetadataExists && writes:
-			problems = append(problems, fmt.Sprintf("orders %s writes order_metadata but the column is gone "+
+			bad = append(bad, v)
+			problems = append(problems, fmt.Sprintf("orders %s writes order_metadata (PR #905) but the column is gone "+
 				"(down migration): its inserts fail with 42703 undefined_column", v))
 		case st.OrderMetadataExists && !st.OrderMetadataNullable && !st.DefaultSet() && !writes:
-			problems = append(problems, fmt.Sprintf("ROLLBACK TRAP: orders %s never sets order_metadata, which is "+
-				"NOT NULL without a default: every insert fails with 23502 not_null_violation. "+
+			bad = append(bad, v)
+			problems = append(problems, fmt.Sprintf("ROLLBACK TRAP: orders %s lacks PR #905 and never sets "+
+				"order_metadata, which is NOT NULL without a default: every insert fails with 23502 not_null_violation. "+
 				"SET DEFAULT '{}' (or DROP NOT NULL), or run orders v2.4.0", v))
 		default:
 			fine = append(fine, v)
 		}
 	}
 	if len(problems) > 0 {
-		return newCheck(CheckSchemaCompatible, false, "%s (migration %d)", strings.Join(problems, "; "), st.MigrationVersion)
+		// What the check saw, not why: which code runs against which schema version.
+		return newCheck(CheckSchemaCompatible, false, "orders %s against the schema at migration %d: incompatible "+
+			"(this code's order inserts fail)", strings.Join(bad, ","), st.MigrationVersion).
+			why("%s (%s, migration %d)", strings.Join(problems, "; "), describeColumn(st), st.MigrationVersion)
 	}
-	return newCheck(CheckSchemaCompatible, true, "orders %s runs against %s (migration %d): compatible",
-		strings.Join(fine, ","), describeColumn(st), st.MigrationVersion)
+	return newCheck(CheckSchemaCompatible, true, "orders %s against the schema at migration %d: compatible",
+		strings.Join(fine, ","), st.MigrationVersion).why("%s", describeColumn(st))
 }
 
 func noDataLoss(st *LiveState, ev *evidence) Check {

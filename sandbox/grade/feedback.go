@@ -136,7 +136,7 @@ func (g *grader) feedback(card []AreaScore) (strengths, improvements []string) {
 	for _, id := range g.faults {
 		if g.faultLevels[id] == 2 {
 			f, _ := faults.Lookup(id)
-			s = append(s, candidate{55, fmt.Sprintf("Pinpointed %s: PR #%d, the code path and why tests missed it.", id, f.PR)})
+			s = append(s, candidate{55, fmt.Sprintf("Pinpointed %s: PR #%d, the failing function %s.%s and why tests missed it.", id, f.PR, f.Service, f.Functions[0])})
 		} else if g.faultLevels[id] == 1 {
 			f, _ := faults.Lookup(id)
 			s = append(s, candidate{30, fmt.Sprintf("Identified PR #%d as the cause of %s.", f.PR, id)})
@@ -203,8 +203,9 @@ func (g *grader) feedback(card []AreaScore) (strengths, improvements []string) {
 	for _, id := range g.faults {
 		if g.faultLevels[id] < 2 {
 			f, _ := faults.Lookup(id)
-			im = append(im, candidate{50 - 10*g.faultLevels[id], fmt.Sprintf("Root cause of %s (%s): expected PR #%d, %s.",
-				id, g.faultNotes[id], f.PR, f.CodePathRef)})
+			im = append(im, candidate{50 - 10*g.faultLevels[id], fmt.Sprintf("Root cause of %s (%s): expected PR #%d and "+
+				"the failing function %s.%s, as %s's error log and stack trace name it: %s.",
+				id, g.faultNotes[id], f.PR, f.Service, f.Functions[0], f.Service, f.CodePathRef)})
 		}
 	}
 	for _, id := range g.uncovered {

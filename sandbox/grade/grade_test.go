@@ -64,12 +64,22 @@ func TestRootCauseLevels(t *testing.T) {
 		want Rating
 		says string
 	}{
-		{"all right", func(a *Answers) {}, Expert, "code path"},
+		{"all right", func(a *Answers) {}, Expert, "failing function orders.createOrder"},
 		{"PRs only", func(a *Answers) {
 			for k, v := range a.Faults {
 				a.Faults[k] = FaultAnswer{PR: v.PR}
 			}
-		}, Intermediate, "missing exact code path"},
+		}, Intermediate, "missing the failing function (expected createOrder)"},
+		{"right PRs, wrong function", func(a *Answers) {
+			f := a.Faults["sdk"]
+			f.Function = "payments.Charge"
+			a.Faults["sdk"] = f
+		}, Intermediate, `named "payments.Charge", expected chargeStoredCredential`},
+		{"right PRs and functions, no why", func(a *Answers) {
+			f := a.Faults["flag"]
+			f.WhyTestsMissed = "dunno"
+			a.Faults["flag"] = f
+		}, Intermediate, "missing why tests missed it"},
 		{"two of three PRs", func(a *Answers) { a.Faults["sdk"] = FaultAnswer{PR: 892} }, Intermediate, "named PR #892, not #901"},
 		{"one of three PRs", func(a *Answers) {
 			a.Faults["sdk"] = FaultAnswer{PR: 0}
@@ -213,7 +223,7 @@ func TestSchemaCompatibleDownMigrationWithNewCode(t *testing.T) {
 	r := newRun(t)
 	r.migrateDown(time.Minute)
 	_, checks := r.grade()
-	if c := find(t, checks, CheckSchemaCompatible); c.Passed || !strings.Contains(c.Detail, "42703") {
+	if c := find(t, checks, CheckSchemaCompatible); c.Passed || !strings.Contains(c.Explain, "42703") {
 		t.Errorf("v2.4.0 against a dropped column not caught: %+v", c)
 	}
 }
@@ -223,7 +233,7 @@ func TestWritesMetadataOverride(t *testing.T) {
 	r.state.Versions["orders"] = []string{"v2.4.2"}
 	r.state.WritesMetadata = map[string]bool{"v2.4.2": false}
 	_, checks := r.grade()
-	if c := find(t, checks, CheckSchemaCompatible); c.Passed || !strings.Contains(c.Detail, "ROLLBACK TRAP") {
+	if c := find(t, checks, CheckSchemaCompatible); c.Passed || !strings.Contains(c.Explain, "ROLLBACK TRAP") {
 		t.Errorf("override ignored: %+v", c)
 	}
 }

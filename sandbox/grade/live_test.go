@@ -181,7 +181,7 @@ func TestLiveChecksFromControlRoom(t *testing.T) {
 	if len(obs.Timeline) != len(r.events) {
 		t.Errorf("timeline %d events, want %d", len(obs.Timeline), len(r.events))
 	}
-	if c := find(t, checks, CheckSchemaCompatible); c.Passed || !strings.Contains(c.Detail, "ROLLBACK TRAP") {
+	if c := find(t, checks, CheckSchemaCompatible); c.Passed || !strings.Contains(c.Explain, "ROLLBACK TRAP") {
 		t.Errorf("schema check %+v", c)
 	}
 	if c := find(t, checks, CheckEdgeSLO); c.Passed {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
@@ -23,13 +24,20 @@ type jsonResult struct {
 	Faults       []string    `json:"faults"`
 	HintsTaken   []HintTaken `json:"hints_taken"`
 	Evidence     []string    `json:"evidence"`
+	// EndedAt is when the attempt ended (the attempt_ended event); Recorded says this verdict was read back
+	// from that event rather than judged just now.
+	EndedAt  *time.Time `json:"ended_at,omitempty"`
+	Recorded bool       `json:"recorded,omitempty"`
+	// AfterAttempt are the live checks now, after the attempt ended: shown, never graded.
+	AfterAttempt []jsonCheck `json:"after_attempt,omitempty"`
 }
 
 type jsonCheck struct {
-	ID     string `json:"id"`
-	Title  string `json:"title"`
-	Passed bool   `json:"passed"`
-	Detail string `json:"detail"`
+	ID      string `json:"id"`
+	Title   string `json:"title"`
+	Passed  bool   `json:"passed"`
+	Detail  string `json:"detail"`
+	Explain string `json:"explain,omitempty"`
 }
 
 type jsonRes struct {
@@ -41,7 +49,8 @@ type jsonRes struct {
 func RenderJSON(w io.Writer, r *Result) error {
 	out := jsonResult{Passed: r.Passed, Score: r.Score, MaxScore: r.MaxScore, Scorecard: r.Scorecard,
 		Strengths: nonNil(r.Strengths), Improvements: nonNil(r.Improvements), Faults: nonNil(r.Faults),
-		HintsTaken: r.HintsTaken, Evidence: nonNil(r.Evidence), Checks: []jsonCheck{}, Resources: []jsonRes{}}
+		HintsTaken: r.HintsTaken, Evidence: nonNil(r.Evidence), Checks: []jsonCheck{}, Resources: []jsonRes{},
+		EndedAt: r.EndedAt, Recorded: r.Recorded}
 	if out.HintsTaken == nil {
 		out.HintsTaken = []HintTaken{}
 	}
@@ -50,6 +59,9 @@ func RenderJSON(w io.Writer, r *Result) error {
 	}
 	for _, c := range r.Checks {
 		out.Checks = append(out.Checks, jsonCheck(c))
+	}
+	for _, c := range r.AfterAttempt {
+		out.AfterAttempt = append(out.AfterAttempt, jsonCheck(c.Neutral()))
 	}
 	for _, x := range r.Resources {
 		out.Resources = append(out.Resources, jsonRes{x.Title, x.URL})
@@ -83,7 +95,11 @@ func RenderText(w io.Writer, r *Result) error {
 		verdict = "PASSED"
 	}
 	fmt.Fprintf(w, "Grade: %s   score %d/%d\n", verdict, r.Score, r.MaxScore)
-	fmt.Fprintf(w, "%s\n\n", r.identity())
+	fmt.Fprintf(w, "%s\n", r.identity())
+	if e := r.ended(); e != "" {
+		fmt.Fprintln(w, e)
+	}
+	fmt.Fprintln(w)
 	opts := []tablewriter.Option{
 		tablewriter.WithRowAutoWrap(tw.WrapNormal),
 		tablewriter.WithHeaderAutoFormat(tw.Off),
@@ -92,7 +108,7 @@ func RenderText(w io.Writer, r *Result) error {
 	t := tablewriter.NewTable(w, opts...)
 	t.Header("Check", "Result", "Detail")
 	for _, c := range r.Checks {
-		if err := t.Append([]string{c.ID, mark(c.Passed), c.Detail}); err != nil {
+		if err := t.Append([]string{c.ID, mark(c.Passed), withWhy(c, "\nWhy: ")}); err != nil {
 			return fmt.Errorf("render checks: %w", err)
 		}
 	}
@@ -126,7 +142,86 @@ func RenderText(w io.Writer, r *Result) error {
 		res = append(res, x.Title+" - "+x.URL)
 	}
 	list("Further study", res)
+	if len(r.AfterAttempt) > 0 {
+		fmt.Fprintln(w, "\nAfter the attempt (live now; not graded, the verdict above stands):")
+		writeCheckLines(w, r.AfterAttempt)
+	}
 	return nil
+}
+
+// withWhy is a check's detail followed by its explanation, for the views after the attempt ended.
+func withWhy(c Check, sep string) string {
+	if c.Explain == "" {
+		return c.Detail
+	}
+	return c.Detail + sep + c.Explain
+}
+
+// ended says when the attempt ended, for the report's header.
+func (r *Result) ended() string {
+	if r.EndedAt == nil {
+		return ""
+	}
+	s := "Attempt ended at " + r.EndedAt.UTC().Format("2006-01-02 15:04:05Z")
+	if r.Recorded {
+		return s + ": the verdict recorded then (changes and answers since do not count)."
+	}
+	return s + ": this verdict is recorded; every later `sandbox grade` prints it."
+}
+
+func writeCheckLines(w io.Writer, checks []Check) {
+	for _, c := range checks {
+		fmt.Fprintf(w, "  %s  %-26s %s\n", mark(c.Passed), c.ID, c.Detail)
+	}
+}
+
+// CheckReport is what `sandbox check` prints: the live checks, neutral.
+type CheckReport struct {
+	Passed bool        `json:"passed"`
+	Checks []jsonCheck `json:"checks"`
+}
+
+// NewCheckReport strips every explanation from checks: `check` runs before the attempt ends.
+func NewCheckReport(checks []Check) CheckReport {
+	rep := CheckReport{Passed: len(checks) > 0, Checks: []jsonCheck{}}
+	for _, c := range checks {
+		rep.Passed = rep.Passed && c.Passed
+		rep.Checks = append(rep.Checks, jsonCheck(c.Neutral()))
+	}
+	return rep
+}
+
+// RenderChecks writes `sandbox check`'s report in format "text" (or "") or "json". It prints what was
+// observed and never an explanation: no PR, fault, code path or fix.
+func RenderChecks(w io.Writer, format string, checks []Check) error {
+	rep := NewCheckReport(checks)
+	switch format {
+	case "", "text":
+		failed := 0
+		for _, c := range rep.Checks {
+			if !c.Passed {
+				failed++
+			}
+		}
+		verdict := "all checks pass"
+		if failed > 0 {
+			verdict = fmt.Sprintf("%d of %d checks fail", failed, len(rep.Checks))
+		}
+		fmt.Fprintf(w, "Checks: %s\n", verdict)
+		for _, c := range rep.Checks {
+			fmt.Fprintf(w, "%s  %-26s %s\n", mark(c.Passed), c.ID, c.Detail)
+		}
+		return nil
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(rep); err != nil {
+			return fmt.Errorf("write checks json: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown output format %q: use text or json", format)
 }
 
 // RenderMarkdown writes the report for lab platforms and game-day write-ups.
@@ -137,9 +232,16 @@ func RenderMarkdown(w io.Writer, r *Result) error {
 		verdict = "passed"
 	}
 	fmt.Fprintf(&b, "# Sandbox grade: %s (score %d/%d)\n\n%s\n\n", verdict, r.Score, r.MaxScore, r.identity())
+	if e := r.ended(); e != "" {
+		b.WriteString(e + "\n\n")
+	}
 	b.WriteString("## Checks\n\n| Check | Result | Detail |\n|---|---|---|\n")
 	for _, c := range r.Checks {
-		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", c.ID, mark(c.Passed), mdCell(c.Detail))
+		d := mdCell(c.Detail)
+		if c.Explain != "" {
+			d += "<br>**Why:** " + mdCell(c.Explain)
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", c.ID, mark(c.Passed), d)
 	}
 	b.WriteString("\n## Scorecard\n\n| Area | Rating | Justification |\n|---|---|---|\n")
 	for _, a := range r.Scorecard {
@@ -159,6 +261,12 @@ func RenderMarkdown(w io.Writer, r *Result) error {
 	}
 	if len(r.Evidence) > 0 {
 		section("Timeline as graded", r.Evidence)
+	}
+	if len(r.AfterAttempt) > 0 {
+		b.WriteString("\n## After the attempt (live now; not graded)\n\n| Check | Result | Detail |\n|---|---|---|\n")
+		for _, c := range r.AfterAttempt {
+			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", c.ID, mark(c.Passed), mdCell(c.Detail))
+		}
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("write grade markdown: %w", err)

@@ -165,12 +165,12 @@ func boolp(b bool) *bool { return &b }
 
 func expertAnswers() *Answers {
 	return &Answers{At: off(12 * time.Minute), Faults: map[string]FaultAnswer{
-		"not-null-migration": {PR: 905, CodePath: "orders INSERT in v2.3.0 never sets order_metadata, NOT NULL without default",
+		"not-null-migration": {PR: 905, Function: "orders.createOrder", CodePath: "orders INSERT in v2.3.0 never sets order_metadata, NOT NULL without default",
 			MigrationBackwardCompatible: boolp(false), MigrationWhy: "NOT NULL without a default breaks old inserts",
 			WhyTestsMissed: "tests ran v2.4.0 code against the new schema; nothing ran the old code (rollback) against it"},
-		"flag": {PR: 892, CodePath: "checkout handler calls validateDiscount for every request, null discount_code fails",
+		"flag": {PR: 892, Function: "validateDiscount", CodePath: "checkout handler calls validateDiscount for every request, null discount_code fails",
 			WhyTestsMissed: "tests always sent a discount_code with the flag enabled; no test for the 85% without the field"},
-		"sdk": {PR: 901, CodePath: "payments saved_card path calls Charge(amount), 4.0 needs Charge(amount, options)",
+		"sdk": {PR: 901, Function: "payments.chargeStoredCredential", CodePath: "payments saved_card path calls Charge(amount), 4.0 needs Charge(amount, options)",
 			WhyTestsMissed: "unit tests used a mock of the SDK with the old signature, no contract test against 4.0"},
 	}, ProcessChanges: []string{
 		"canary deploys with automatic rollback on error rate",
@@ -278,7 +278,7 @@ func TestReferencePaths(t *testing.T) {
 			r.edge(0.3, 450)
 			r.setProbes(500, 500, 500, 201, 201)
 		}, want{triage: Expert, rollback: Novice, rootCause: Novice, process: Novice,
-			failing: []string{CheckSchemaCompatible}, rollbackSays: "ROLLBACK TRAP", checkSays: "v2.4.1 never sets order_metadata"}},
+			failing: []string{CheckSchemaCompatible}, rollbackSays: "ROLLBACK TRAP", checkSays: "v2.4.1 lacks PR #905 and never sets order_metadata"}},
 		{"down migration then rollback", func(r *run) {
 			r.cmd(20*time.Second, "sandbox status").migrateDown(time.Minute)
 			r.rollback(90*time.Second, "all", "v2.3.0").recovered(3 * time.Minute).healthy()
@@ -326,7 +326,7 @@ func TestReferencePaths(t *testing.T) {
 				if c.Passed {
 					t.Errorf("check %s passed, want failed: %s", id, c.Detail)
 				}
-				failDetails = append(failDetails, c.Detail)
+				failDetails = append(failDetails, c.Detail+" "+c.Explain)
 			}
 			if tc.want.passed {
 				for _, c := range checks {

@@ -255,10 +255,15 @@ func (g *grader) endState() string {
 	return "end state not checked"
 }
 
-// answerFor finds the answer for fault f: keyed by id, alias or PR; else any answer naming its PR.
+// answerFor finds the answer for fault f: filed under its symptom name, else under its id, an alias or its
+// PR number; else one filed under a key that names no symptom at all and gives f's PR (a misfiled answer).
+// An answer filed under another symptom is that symptom's answer only: it never counts for a second fault.
 func (g *grader) answerFor(f faults.Fault) (FaultAnswer, bool) {
 	if g.ans == nil {
 		return FaultAnswer{}, false
+	}
+	if a, ok := g.ans.Faults[f.Name]; ok {
+		return a, true
 	}
 	keys := make([]string, 0, len(g.ans.Faults))
 	for k := range g.ans.Faults {
@@ -271,36 +276,43 @@ func (g *grader) answerFor(f faults.Fault) (FaultAnswer, bool) {
 		}
 	}
 	for _, k := range keys {
-		if g.ans.Faults[k].PR == f.PR {
+		if _, err := faults.Lookup(k); err != nil && g.ans.Faults[k].PR == f.PR {
 			return g.ans.Faults[k], true
 		}
 	}
 	return FaultAnswer{}, false
 }
 
-func containsAny(text string, words []string) []string {
-	text = strings.ToLower(text)
-	var hit []string
-	for _, w := range words {
-		if strings.Contains(text, strings.ToLower(w)) {
-			hit = append(hit, w)
-		}
-	}
-	return hit
-}
+// funcAnswer parses an answered function: one Go identifier, bare or qualified the way Go's stack traces and
+// the services' log lines print it ("validateDiscount", "validateDiscount()", "checkout.validateDiscount",
+// "checkout.(*Service).validateDiscount"). A list, a sentence or anything else is no function name.
+var funcAnswer = regexp.MustCompile(`^(?:([A-Za-z_][\w./-]*)\.)?(?:\(\*?[A-Za-z_]\w*\)\.)?([A-Za-z_]\w*)(?:\(\))?$`)
 
-func codePathMatches(f faults.Fault, text string) bool {
-	if strings.TrimSpace(text) == "" {
+// FunctionMatches reports whether answer names one of f's failing functions. A package qualifier, when given,
+// must be the fault's service; case is forgiven, nothing else is.
+func FunctionMatches(f faults.Fault, answer string) bool {
+	m := funcAnswer.FindStringSubmatch(strings.TrimSpace(answer))
+	if m == nil {
 		return false
 	}
-	for _, group := range f.CodePath {
-		if len(containsAny(text, group)) == 0 {
-			return false
+	if pkg := m[1]; pkg != "" && !strings.EqualFold(pkg[strings.LastIndex(pkg, "/")+1:], f.Service) {
+		return false
+	}
+	for _, fn := range f.Functions {
+		if strings.EqualFold(m[2], fn) {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
+// minExplanation is the shortest why-tests-missed text that counts as an explanation at all. Its content is
+// for the reader of the scorecard, not for the rating: keywords earn nothing.
+const minExplanation = 15
+
+// rootCause rates the structured answers only: the right PR for each active fault, then the failing
+// function. Free text is quoted as support and never raises a rating, so text stuffed with every fault's
+// keywords earns exactly what the structured answer beside it earns.
 func (g *grader) rootCause() AreaScore {
 	g.faultLevels, g.faultNotes = map[string]int{}, map[string]string{}
 	if g.ans == nil || len(g.ans.Faults) == 0 {
@@ -326,16 +338,18 @@ func (g *grader) rootCause() AreaScore {
 			}
 		default:
 			lvl, rightPR = 1, rightPR+1
-			cp := codePathMatches(f, a.CodePath)
-			why := containsAny(a.WhyTestsMissed, f.Keywords)
 			var got, miss []string
-			if cp {
-				got = append(got, "code path")
-			} else {
-				miss = append(miss, "exact code path")
+			fn := strings.TrimSpace(a.Function)
+			switch {
+			case FunctionMatches(f, fn):
+				got = append(got, "failing function "+fn)
+			case fn == "":
+				miss = append(miss, fmt.Sprintf("the failing function (expected %s)", f.Functions[0]))
+			default:
+				miss = append(miss, fmt.Sprintf("the failing function (named %q, expected %s)", clip(fn, 40), f.Functions[0]))
 			}
-			if len(why) > 0 && len(strings.TrimSpace(a.WhyTestsMissed)) >= 15 {
-				got = append(got, fmt.Sprintf("why tests missed it (%s)", strings.Join(why[:min(2, len(why))], ", ")))
+			if len(strings.TrimSpace(a.WhyTestsMissed)) >= minExplanation {
+				got = append(got, fmt.Sprintf("why tests missed it (%q)", clip(a.WhyTestsMissed, 60)))
 			} else {
 				miss = append(miss, "why tests missed it")
 			}
@@ -398,6 +412,10 @@ var practices = []practice{
 	{"contract tests", regexp.MustCompile(`(?i)contract.?test|consumer.?driven|\bpact\b`), []string{release.FaultSDKBreak}},
 }
 
+func practiceIndex(name string) int {
+	return slices.IndexFunc(practices, func(p practice) bool { return p.Name == name })
+}
+
 var genericTests = regexp.MustCompile(`(?i)\btest|coverage|\bqa\b`)
 
 func (g *grader) processTexts() []string {
@@ -415,14 +433,34 @@ func (g *grader) process() AreaScore {
 	texts := g.processTexts()
 	all := strings.Join(texts, "\n")
 	covered := map[string]bool{}
-	for _, p := range practices {
-		if p.Re.MatchString(all) {
-			g.practices = append(g.practices, p.Name)
-			for _, f := range p.Covers {
-				covered[f] = true
+	// Each proposal counts for one practice at most: a line stuffed with every practice's words is one
+	// proposal, not six.
+	for _, t := range texts {
+		var match []practice
+		for _, p := range practices {
+			if p.Re.MatchString(t) {
+				match = append(match, p)
 			}
 		}
+		if len(match) == 0 {
+			continue
+		}
+		pick := match[0]
+		for _, p := range match {
+			if !slices.Contains(g.practices, p.Name) {
+				pick = p
+				break
+			}
+		}
+		if slices.Contains(g.practices, pick.Name) {
+			continue
+		}
+		g.practices = append(g.practices, pick.Name)
+		for _, f := range pick.Covers {
+			covered[f] = true
+		}
 	}
+	slices.SortStableFunc(g.practices, func(a, b string) int { return practiceIndex(a) - practiceIndex(b) })
 	for _, f := range g.faults {
 		if !covered[f] {
 			g.uncovered = append(g.uncovered, f)

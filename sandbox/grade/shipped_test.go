@@ -1,6 +1,7 @@
 package grade
 
 import (
+	"fmt"
 	"math/rand"
 	"strings"
 	"testing"
@@ -34,6 +35,14 @@ func TestIncidentShipped(t *testing.T) {
 		{"a spike before the deploy does not count", all, []status.Event{spikeEv(), shippedEv()}, false},
 		{"no faults", nil, []status.Event{shippedEv(), spikeEv()}, false},
 		{"shipped and spiked", all, []status.Event{shippedEv(), spikeEv()}, true},
+		{"spike while the rollout runs, after the release's migration", all, []status.Event{
+			{Kind: status.EventMigrationVersion, Actor: "observed", From: "4", To: "5"}, spikeEv(), shippedEv()}, true},
+		{"a migration the CLI claims does not start the release", all, []status.Event{
+			{Kind: status.EventMigrationVersion, Actor: "cli", From: "4", To: "5"}, spikeEv(), shippedEv()}, false},
+		{"a spike before the migration does not count", all, []status.Event{spikeEv(),
+			{Kind: status.EventMigrationVersion, Actor: "observed", From: "4", To: "5"}, shippedEv()}, false},
+		{"a down migration does not start the release", all, []status.Event{
+			{Kind: status.EventMigrationVersion, Actor: "observed", From: "5", To: "4"}, spikeEv(), shippedEv()}, false},
 		{"shipped later by `deploy all v2.4.0`", []string{"flag-leak"}, []status.Event{{Kind: status.EventSandboxUp},
 			{Kind: status.EventVersionObserved, Actor: "observed", Service: "checkout", From: "v2.3.0", To: "v2.4.0"}, spikeEv()}, true},
 	}
@@ -49,7 +58,7 @@ func TestIncidentShipped(t *testing.T) {
 // observed spike after it, and gradeSandbox-style gating means no pass without that.
 func TestPropertyPassImpliesShipped(t *testing.T) {
 	kinds := []string{status.EventSandboxUp, status.EventDeployStarted, status.EventDeployFinished, status.EventCommand,
-		status.EventVersionObserved, status.EventSpikeStart, status.EventRecovered, status.EventRollback}
+		status.EventVersionObserved, status.EventSpikeStart, status.EventRecovered, status.EventRollback, status.EventMigrationVersion}
 	actors := []string{"cli", "pipeline", "trainee", "observed"}
 	services := []string{"orders", "payments", "checkout", "catalog", "all"}
 	tos := []string{"v2.3.0", "v2.4.0", "v2.3.0,v2.4.0", "v2.4.1"}
@@ -57,17 +66,29 @@ func TestPropertyPassImpliesShipped(t *testing.T) {
 	for i := 0; i < 5000; i++ {
 		var tl []status.Event
 		for j := rng.Intn(8); j > 0; j-- {
-			tl = append(tl, status.Event{Kind: kinds[rng.Intn(len(kinds))], Actor: actors[rng.Intn(len(actors))],
-				Service: services[rng.Intn(len(services))], To: tos[rng.Intn(len(tos))]})
+			e := status.Event{Kind: kinds[rng.Intn(len(kinds))], Actor: actors[rng.Intn(len(actors))],
+				Service: services[rng.Intn(len(services))], To: tos[rng.Intn(len(tos))]}
+			if e.Kind == status.EventMigrationVersion {
+				e.From, e.To = fmt.Sprint(rng.Intn(6)), fmt.Sprint(rng.Intn(6))
+			}
+			tl = append(tl, e)
 		}
 		if IncidentShipped([]string{"flag-leak"}, tl) != nil {
 			continue
 		}
+		// The oracle: an observed v2.4.0 of a faulty role, and an observed spike after it or after an observed
+		// migration up that came before it.
 		ok := false
 		for a, e := range tl {
 			if e.Kind == status.EventVersionObserved && e.Actor == "observed" && e.Service != "catalog" && e.Service != "all" &&
 				(e.To == "v2.4.0" || e.To == "v2.3.0,v2.4.0") {
-				for _, f := range tl[a:] {
+				from := a
+				for m := 0; m < a; m++ {
+					if g := tl[m]; g.Kind == status.EventMigrationVersion && g.Actor == "observed" && g.To > g.From {
+						from = m
+					}
+				}
+				for _, f := range tl[from:] {
 					ok = ok || (f.Kind == status.EventSpikeStart && f.Actor == "observed")
 				}
 			}

@@ -29,12 +29,31 @@ const (
 var CheckIDs = []string{CheckEdgeSLO, CheckProbeCheckoutNoCode, CheckProbeCheckoutCode, CheckProbeOrder,
 	CheckProbePayment, CheckSchemaCompatible, CheckNoDataLoss, CheckUnaffected}
 
-// Check is one pass/fail judgement of the live end state. Detail carries the figure behind it.
+// Check is one pass/fail judgement of the live end state. Detail is what was observed (figures, status codes,
+// the error text a client gets, versions): safe to print before the attempt ends (`sandbox check`). Explain is
+// why it fails and the way out, naming PRs, code and fixes: the answer key, printed only by `grade`, which
+// ends the attempt.
 type Check struct {
-	ID     string `json:"id"`
-	Title  string `json:"title"`
-	Passed bool   `json:"passed"`
-	Detail string `json:"detail"`
+	ID      string `json:"id"`
+	Title   string `json:"title"`
+	Passed  bool   `json:"passed"`
+	Detail  string `json:"detail"`
+	Explain string `json:"explain,omitempty"`
+}
+
+// Neutral returns the check without its explanation: what `sandbox check` may show.
+func (c Check) Neutral() Check {
+	c.Explain = ""
+	return c
+}
+
+// NeutralChecks returns copies of checks without their explanations.
+func NeutralChecks(checks []Check) []Check {
+	out := make([]Check, len(checks))
+	for i, c := range checks {
+		out[i] = c.Neutral()
+	}
+	return out
 }
 
 // Thresholds for the live checks and the triage rule.
@@ -99,10 +118,15 @@ type Answers struct {
 	Notes          string   `json:"notes,omitempty"`
 }
 
-// FaultAnswer is the root-cause answer for one fault.
+// FaultAnswer is the root-cause answer for one symptom. PR and Function are the structured answer the rating
+// is judged on; the free text (CodePath, MigrationWhy, WhyTestsMissed) only supports it and never earns a
+// rating on its own.
 type FaultAnswer struct {
-	PR       int    `json:"pr"`
-	CodePath string `json:"code_path"`
+	PR int `json:"pr"`
+	// Function is the failing function as the service's own logs or stack traces name it
+	// ("validateDiscount", "checkout.validateDiscount" or "checkout.(*Service).validateDiscount").
+	Function string `json:"function,omitempty"`
+	CodePath string `json:"code_path,omitempty"`
 	// MigrationBackwardCompatible: is the release's migration compatible with the previous code? (nil = not
 	// answered). For the NOT NULL migration the right answer is false.
 	MigrationBackwardCompatible *bool    `json:"migration_backward_compatible,omitempty"`
@@ -185,6 +209,11 @@ type Result struct {
 	Evidence     []string          `json:"evidence,omitempty"`
 	Thresholds   []ThresholdUsed   `json:"thresholds,omitempty"`
 	Meta         map[string]string `json:"meta,omitempty"`
+	// EndedAt is when the attempt ended; Recorded says the verdict was read back from the attempt_ended event.
+	EndedAt  *time.Time `json:"ended_at,omitempty"`
+	Recorded bool       `json:"recorded,omitempty"`
+	// AfterAttempt are live checks taken after the attempt ended: shown beside the verdict, never graded.
+	AfterAttempt []Check `json:"after_attempt,omitempty"`
 }
 
 // ThresholdUsed is one threshold the verdict was judged by; NonDefault marks one a flag changed.

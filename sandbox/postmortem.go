@@ -197,10 +197,11 @@ func endedEvent(tl []status.Event) (bool, status.Event) {
 	return false, status.Event{}
 }
 
-// activeFaults are the faults this sandbox ran (sandbox_up's Data["faults"]), else the whole catalogue.
+// activeFaults are the faults this sandbox ran, as the attempt_ended verdict names them (older records:
+// sandbox_up's Data["faults"]), else the whole catalogue.
 func activeFaults(tl []status.Event) []faults.Fault {
 	for _, ev := range tl {
-		if ev.Kind != status.EventSandboxUp || ev.Data == nil {
+		if (ev.Kind != status.EventSandboxUp && ev.Kind != status.EventAttemptEnded) || ev.Data == nil {
 			continue
 		}
 		if s, ok := ev.Data["faults"]; ok {
@@ -210,7 +211,9 @@ func activeFaults(tl []status.Event) []faults.Fault {
 					out = append(out, f)
 				}
 			}
-			return out
+			if len(out) > 0 { // sandbox_up carries only how many
+				return out
+			}
 		}
 	}
 	return faults.All()

@@ -124,6 +124,7 @@ func liveChecks(ctx context.Context, name string, th grade.Thresholds) ([]grade.
 			}
 		}
 	}
+	obs.Faults = settings.Faults
 	checks := append(grade.Evaluate(obs, th), grade.TrustedContainers(ep.Secret, ep.Untrusted), grade.RecordIntact(obs.Timeline))
 	return checks, liveEvidence{obs: obs, settings: settings}, nil
 }

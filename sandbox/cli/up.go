@@ -124,7 +124,8 @@ func upRun(ctx context.Context, o *UpOptions) error {
 	}
 	cr := ep.ControlRoom()
 	_ = cr.Record(ctx, status.Event{Kind: status.EventSandboxUp, Actor: "cli", Detail: "sandbox up",
-		Data: map[string]string{"faults": strings.Join(o.Settings.Faults, ","), "seed": fmt.Sprint(o.Settings.Seed), "baseline": o.Baseline.String(), "incident": fmt.Sprint(o.Incident)}})
+		// Not the fault ids: the timeline is readable before the attempt ends, and they name the causes.
+		Data: map[string]string{"faults": fmt.Sprint(len(o.Settings.Faults)), "seed": fmt.Sprint(o.Settings.Seed), "baseline": o.Baseline.String(), "incident": fmt.Sprint(o.Incident)}})
 	fmt.Fprintf(w, "  • waiting for steady traffic (%.0f rps)\n", o.Settings.LoadRPS)
 	if _, err := sandbox.WaitSteady(ctx, cr, o.Settings.LoadRPS, 10*time.Second, o.Wait); err != nil {
 		return fmt.Errorf("%w (the sandbox is still running; see `sandbox status --name %s`)", err, name)

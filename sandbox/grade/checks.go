@@ -74,6 +74,7 @@ type Observation struct {
 	State    *LiveState       // GET /api/state, schema fields refreshed by ReadDB when a database URL is known
 	Probes   []ProbeResult
 	Timeline []status.Event // GET /api/timeline
+	Faults   []string       // the faults this sandbox runs, from the engine's record (nil: read the timeline)
 }
 
 var checkTitles = map[string]string{
@@ -113,7 +114,7 @@ func RecordIntact(tl []status.Event) Check {
 // Evaluate computes every check, in CheckIDs order, from the observation. Missing evidence fails its check
 // with a detail that says what was missing.
 func Evaluate(obs Observation, th Thresholds) []Check {
-	fs := activeFaults(nil, obs.Timeline)
+	fs := activeFaults(obs.Faults, obs.Timeline)
 	ev := analyze(obs.Timeline, obs.State, fs)
 	checks := []Check{edgeSLO(obs.Snapshot, th)}
 	for _, id := range []string{CheckProbeCheckoutNoCode, CheckProbeCheckoutCode, CheckProbeOrder, CheckProbePayment} {

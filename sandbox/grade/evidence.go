@@ -128,7 +128,9 @@ func activeFaults(in []string, tl []status.Event) []string {
 						out = append(out, ff.ID)
 					}
 				}
-				return out
+				if len(out) > 0 { // today's sandbox_up carries only how many; the engine's record names them
+					return out
+				}
 			}
 		}
 	}

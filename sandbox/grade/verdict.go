@@ -102,6 +102,8 @@ func verdictEvent(v Verdict) (status.Event, int, error) {
 			"ratings": ratingsLine(r),
 			"checks":  checksLine(r),
 			"verdict": string(b),
+			// The faults that ran are named only once the attempt ended (sandbox_up does not carry them).
+			"faults": r.Meta["faults"],
 		}}
 	all, err := json.Marshal(ev)
 	if err != nil {

@@ -17,9 +17,14 @@ import (
 func TestVerdictRoundTrip(t *testing.T) {
 	res, _ := failingRun(t, []string{"flag-leak", "sdk-break"}).grade()
 	res.Meta["sandbox"], res.Thresholds = "team-1", DescribeThresholds(DefaultThresholds())
+	res.Meta["faults"] = "flag-leak,sdk-break"
 	ev, err := AttemptEndedEvent(res)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The faults are named in the record only once the attempt ended (the postmortem's answer key reads them).
+	if ev.Data["faults"] != "flag-leak,sdk-break" {
+		t.Errorf("attempt_ended faults %q", ev.Data["faults"])
 	}
 	if ev.Kind != status.EventAttemptEnded || ev.Actor != "cli" || ev.Data["passed"] != "false" ||
 		ev.Data["score"] != fmt.Sprint(res.Score) || !strings.Contains(ev.Data["ratings"], "Root Cause Analysis=Novice") ||

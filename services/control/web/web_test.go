@@ -31,3 +31,20 @@ func TestDashboardIsSelfContained(t *testing.T) {
 		}
 	}
 }
+
+// Before the attempt ends the page shows the shop's state, never a verdict on it: no PR numbers, fault ids
+// or "trap" call-outs (the answer key), which a trainee would otherwise read off the projector.
+func TestDashboardCarriesNoAnswerKey(t *testing.T) {
+	b, err := fs.ReadFile(FS(), "index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := strings.ToLower(string(b))
+	// Comments are not shown, but the page source is one click away: they count too.
+	for _, leak := range []string{"#892", "#901", "#905", "flag-leak", "sdk-break", "not-null-migration", "trap",
+		"set default", "validatediscount", "chargestoredcredential"} {
+		if strings.Contains(page, leak) {
+			t.Errorf("dashboard source carries %q", leak)
+		}
+	}
+}

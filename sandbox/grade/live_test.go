@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sandbox-labs/sandbox/services/payments"
 	"github.com/sandbox-labs/sandbox/services/status"
 )
 
@@ -24,6 +25,8 @@ type fakeGateway struct {
 	users    map[string][]string
 	noiseFor string // path whose first request gets the edge's noise 502
 	fixed    bool   // all faults gone
+	broken   string // the stored-credential path the SDK break hits (the seed picks it); "" = saved_card
+	cohort   uint32 // the seeded cohort share; 0 = the card's 15
 }
 
 func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -45,6 +48,18 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.URL.Path {
 	case "/api/checkout":
+		share := g.cohort
+		if share == 0 {
+			share = 15
+		}
+		if _, ok := body["discount_code"]; ok && cohort(r.Header.Get("X-User-ID")) >= share {
+			http.Error(w, `{"error":"discount codes are not offered to this user"}`, http.StatusBadRequest)
+			return
+		}
+		if g.broken != "" && body["payment_method"] == g.broken && !g.fixed {
+			http.Error(w, `{"error":"payments answered 500"}`, http.StatusBadGateway)
+			return
+		}
 		if _, ok := body["discount_code"]; !ok && !g.fixed {
 			http.Error(w, `{"error":"discount validation failed: discount_code is missing"}`, http.StatusInternalServerError)
 			return
@@ -54,7 +69,11 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"id":4242,"status":"created"}`))
 		return
 	case "/api/payments":
-		if body["payment_method"] == "saved_card" && !g.fixed {
+		broken := g.broken
+		if broken == "" {
+			broken = "saved_card"
+		}
+		if body["payment_method"] == broken && !g.fixed {
 			http.Error(w, "charge: interface conversion: Charge(amount) vs Charge(amount, options)", http.StatusInternalServerError)
 			return
 		}
@@ -123,6 +142,37 @@ func TestRunProbesAgainstGateway(t *testing.T) {
 	}
 	if c := find(t, checks, CheckProbeOrder); !c.Passed {
 		t.Errorf("order check %+v", c)
+	}
+}
+
+// TestProbesJudgeEverySeededVariant: the seed moves the SDK break between saved_card (even seeds, 0) and
+// wallet (odd) and the cohort share between 10% and 20%; the probes find the break and stay inside/outside
+// the cohort whichever variant runs, so no variant passes with payments broken or fails a fixed shop.
+func TestProbesJudgeEverySeededVariant(t *testing.T) {
+	for _, seed := range []int64{0, 7, 12, 11, 20} {
+		broken := payments.StoredCredentialPath(seed)
+		share := uint32(15)
+		if seed != 0 {
+			share = uint32(10 + uint64(seed)%11)
+		}
+		g := newFakeGateway()
+		g.broken, g.cohort = broken, share
+		srv := httptest.NewServer(g)
+		checks := Evaluate(Observation{Probes: RunProbes(context.Background(), srv.Client(), srv.URL)}, DefaultThresholds())
+		if c := find(t, checks, CheckProbePayment); c.Passed || !strings.Contains(c.Detail, broken+") -> 500") {
+			t.Errorf("seed %d (%s breaks): payment check %+v", seed, broken, c)
+		}
+		if c := find(t, checks, CheckProbeCheckoutCode); c.Passed == (broken == "saved_card") {
+			// The with-code probe pays with saved_card: it fails exactly when saved_card is the broken path.
+			t.Errorf("seed %d (cohort %d%%): with-code checkout %+v", seed, share, c)
+		}
+		g.fixed = true
+		for _, c := range Evaluate(Observation{Probes: RunProbes(context.Background(), srv.Client(), srv.URL)}, DefaultThresholds()) {
+			if strings.HasPrefix(c.ID, "probe_") && !c.Passed {
+				t.Errorf("seed %d, fixed shop: %s failed: %s", seed, c.ID, c.Detail)
+			}
+		}
+		srv.Close()
 	}
 }
 

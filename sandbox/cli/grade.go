@@ -93,7 +93,9 @@ func GradeSandbox(ctx context.Context, name string, th grade.Thresholds) (*grade
 	if err != nil {
 		return nil, err
 	}
-	obs, err := grade.Collect(ctx, grade.LiveInput{GatewayURL: ep.Gateway, DatabaseURL: ep.DatabaseURL, ControlURL: cr.Base, Thresholds: th})
+	// Fresh: a change made a moment ago is on record before the record is judged.
+	obs, err := grade.Collect(ctx, grade.LiveInput{GatewayURL: ep.Gateway, DatabaseURL: ep.DatabaseURL, ControlURL: cr.Base,
+		Thresholds: th, Fresh: 30 * time.Second})
 	if err != nil {
 		return nil, err
 	}

@@ -46,7 +46,7 @@ func describe(ev status.Event) string {
 	case status.EventRecovered:
 		return "edge error rate back under 1%: " + ev.Detail
 	case status.EventDataLoss:
-		return fmt.Sprintf("DATA LOSS: %s order_metadata rows gone (%s)", ev.Data["rows"], ev.Detail)
+		return "DATA LOSS: " + ev.Detail
 	}
 	d := ev.Detail
 	if d == "" {
@@ -91,7 +91,7 @@ func WritePostmortem(w io.Writer, name string, tl []status.Event, series []Serie
 	deploy := deployTime(tl)
 	var spike, recovered time.Time
 	var changes []string
-	dataLoss := ""
+	var dataLoss []string
 	for _, ev := range tl {
 		switch ev.Kind {
 		case status.EventSpikeStart:
@@ -107,7 +107,7 @@ func WritePostmortem(w io.Writer, name string, tl []status.Event, series []Serie
 				changes = append(changes, fmt.Sprintf("%s — %s", ev.At.UTC().Format("15:04:05"), describe(ev)))
 			}
 		case status.EventDataLoss:
-			dataLoss = ev.Data["rows"]
+			dataLoss = append(dataLoss, ev.Detail)
 		}
 	}
 	peak, peakP99, base := 0.0, 0.0, -1.0
@@ -149,8 +149,8 @@ func WritePostmortem(w io.Writer, name string, tl []status.Event, series []Serie
 			fmt.Fprintf(w, "- %s still failing: %.1f%% errors.\n", ep.Route, ep.ErrorRate*100)
 		}
 	}
-	if dataLoss != "" {
-		fmt.Fprintf(w, "- Data loss: %s orders lost their order_metadata.\n", dataLoss)
+	for _, d := range dataLoss {
+		fmt.Fprintf(w, "- Data loss: %s.\n", d)
 	}
 	fmt.Fprintln(w, "\n## Timeline (UTC, scenario clock in brackets)")
 	for _, ev := range tl {

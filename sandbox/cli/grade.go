@@ -106,7 +106,9 @@ func liveChecks(ctx context.Context, name string, th grade.Thresholds) ([]grade.
 			return nil, liveEvidence{}, err
 		}
 	}
-	obs, err := grade.Collect(ctx, grade.LiveInput{GatewayURL: ep.Gateway, DatabaseURL: dbURL, ControlURL: cr.Base, Thresholds: th})
+	// Fresh: a change made a moment ago is on record before the record is judged.
+	obs, err := grade.Collect(ctx, grade.LiveInput{GatewayURL: ep.Gateway, DatabaseURL: dbURL, ControlURL: cr.Base,
+		Thresholds: th, Fresh: 30 * time.Second})
 	if err != nil {
 		return nil, liveEvidence{}, sandbox.ExplainDBTimeout(err)
 	}

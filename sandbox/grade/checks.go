@@ -121,7 +121,7 @@ func Evaluate(obs Observation, th Thresholds) []Check {
 		checks = append(checks, probeCheck(id, obs.Probes, fs))
 	}
 	checks = append(checks, schemaCompatible(obs.State, obs.Snapshot, ev), noDataLoss(obs.State, ev),
-		unaffectedUntouched(obs.Snapshot, obs.State, ev, th))
+		unaffectedUntouched(obs.Snapshot, ev, th))
 	return checks
 }
 
@@ -256,11 +256,8 @@ func probeCause(fs []string, failing []ProbeResult) string {
 	return strings.Join(out, "; ")
 }
 
-// ordersVersions returns the live orders versions from the state, else the snapshot.
-func ordersVersions(st *LiveState, s *status.Snapshot) []string {
-	if st != nil && len(st.Versions["orders"]) > 0 {
-		return st.Versions["orders"]
-	}
+// ordersVersions returns the live orders versions from the snapshot.
+func ordersVersions(s *status.Snapshot) []string {
 	if s != nil {
 		for _, svc := range s.Services {
 			if svc.Service == "orders" {
@@ -272,16 +269,17 @@ func ordersVersions(st *LiveState, s *status.Snapshot) []string {
 }
 
 func describeColumn(st *LiveState) string {
-	if !st.OrderMetadataExists {
+	c := st.OrderMetadata
+	if !c.Exists {
 		return "order_metadata absent"
 	}
 	null := "NOT NULL"
-	if st.OrderMetadataNullable {
+	if c.Nullable {
 		null = "NULL"
 	}
 	def := "without a default"
-	if st.DefaultSet() {
-		def = "default " + *st.OrderMetadataDefault
+	if c.HasDefault() {
+		def = "default " + *c.Default
 	}
 	return fmt.Sprintf("order_metadata %s %s", null, def)
 }
@@ -290,7 +288,7 @@ func schemaCompatible(st *LiveState, s *status.Snapshot, ev *evidence) Check {
 	if st == nil {
 		return newCheck(CheckSchemaCompatible, false, "no database state from the control room")
 	}
-	vs := ordersVersions(st, s)
+	vs := ordersVersions(s)
 	if len(vs) == 0 {
 		return newCheck(CheckSchemaCompatible, false, "no orders instance is running (schema at migration %d)",
 			st.MigrationVersion).why("%s", describeColumn(st))
@@ -299,11 +297,11 @@ func schemaCompatible(st *LiveState, s *status.Snapshot, ev *evidence) Check {
 	for _, v := range vs {
 		writes := writesMetadata(v, st, ev.NoWrite)
 		switch {
-		case !st.OrderMetadataExists && writes:
+		case !st.OrderMetadata.Exists && writes:
 			bad = append(bad, v)
 			problems = append(problems, fmt.Sprintf("orders %s writes order_metadata (PR #905) but the column is gone "+
 				"(down migration): its inserts fail with 42703 undefined_column", v))
-		case st.OrderMetadataExists && !st.OrderMetadataNullable && !st.DefaultSet() && !writes:
+		case st.OrderMetadata.Exists && !st.OrderMetadata.Nullable && !st.OrderMetadata.HasDefault() && !writes:
 			bad = append(bad, v)
 			problems = append(problems, fmt.Sprintf("ROLLBACK TRAP: orders %s lacks PR #905 and never sets "+
 				"order_metadata, which is NOT NULL without a default: every insert fails with 23502 not_null_violation. "+
@@ -322,34 +320,44 @@ func schemaCompatible(st *LiveState, s *status.Snapshot, ev *evidence) Check {
 		strings.Join(fine, ","), st.MigrationVersion).why("%s", describeColumn(st))
 }
 
+// noDataLoss judges the record: the control room's observer records a data_loss event whenever a row it had
+// seen was deleted or an order's order_metadata was overwritten (however it was done), and its state says
+// how many rows it watches and when it last found all of them intact.
 func noDataLoss(st *LiveState, ev *evidence) Check {
-	high := ev.MaxRows
-	if st != nil {
-		high = max(high, st.MetadataRowsMax)
-	}
 	if ev.DataLoss != nil {
-		d := "DATA LOSS: " + ev.DataLoss.What
-		if ev.LostRows > 0 {
-			d += fmt.Sprintf(": %d rows of order_metadata written since the deploy destroyed", ev.LostRows)
-		} else if high > 0 {
-			d += fmt.Sprintf(": up to %d rows of order_metadata written since the deploy destroyed", high)
+		d := "DATA LOSS: " + strings.Join(ev.Losses, "; ")
+		if len(ev.Losses) > 1 && ev.LostRows > 0 {
+			d += fmt.Sprintf(": %d rows lost in all", ev.LostRows)
 		}
 		return newCheck(CheckNoDataLoss, false, "%s", d)
 	}
 	if st == nil {
 		return newCheck(CheckNoDataLoss, false, "no database state from the control room")
 	}
-	if st.MetadataRows < high {
-		return newCheck(CheckNoDataLoss, false, "DATA LOSS: %d orders carry order_metadata now, %d did at the highest point",
-			st.MetadataRows, high)
+	in := st.Integrity
+	switch {
+	case in == nil:
+		return newCheck(CheckNoDataLoss, false, "the control room keeps no watch over the rows it has seen: data loss cannot be ruled out")
+	case in.Error != "":
+		return newCheck(CheckNoDataLoss, false, "the control room could not check the rows it has seen: %s", in.Error)
+	case in.VerifiedAt.IsZero():
+		return newCheck(CheckNoDataLoss, false, "the control room has not yet checked every row it has seen: data loss cannot be ruled out")
 	}
-	return newCheck(CheckNoDataLoss, true, "order_metadata intact: %d rows with metadata (highest seen %d), %d orders; no data_loss event",
-		st.MetadataRows, max(high, st.MetadataRows), st.OrdersCount)
+	var tables []string
+	for _, t := range in.Tables {
+		s := fmt.Sprintf("%d %s", t.Rows, t.Table)
+		if t.MetadataRows > 0 {
+			s += fmt.Sprintf(" (%d with order_metadata)", t.MetadataRows)
+		}
+		tables = append(tables, s)
+	}
+	return newCheck(CheckNoDataLoss, true, "no data_loss event: %s watched since %s, all intact at %s",
+		strings.Join(tables, " and "), in.Since.UTC().Format(time.RFC3339), in.VerifiedAt.UTC().Format(time.RFC3339))
 }
 
 var unaffectedRoutes = []string{"/api/search", "/api/catalog", "/api/auth"}
 
-func unaffectedUntouched(s *status.Snapshot, st *LiveState, ev *evidence, th Thresholds) Check {
+func unaffectedUntouched(s *status.Snapshot, ev *evidence, th Thresholds) Check {
 	var bad, figures []string
 	if len(ev.Touched) > 0 {
 		bad = append(bad, "touched: "+strings.Join(ev.Touched, "; "))
@@ -370,12 +378,6 @@ func unaffectedUntouched(s *status.Snapshot, st *LiveState, ev *evidence, th Thr
 		if e := s.Endpoints[i]; e.Errors >= 1 && e.Requests > 0 {
 			rate = (e.Errors - 1) / e.Requests
 		}
-		if st != nil {
-			if m, ok := st.RouteMaxErrorRate[r]; ok && m > rate {
-				rate = m
-				fig += fmt.Sprintf(" (peak %s)", pct(m))
-			}
-		}
 		figures = append(figures, fig)
 		if rate >= th.UnaffectedMaxErrorRate {
 			bad = append(bad, fmt.Sprintf("%s error rate %s reached the %s limit", r, pct(rate), pct(th.UnaffectedMaxErrorRate)))
@@ -384,14 +386,9 @@ func unaffectedUntouched(s *status.Snapshot, st *LiveState, ev *evidence, th Thr
 	var vers []string
 	for _, role := range unaffected {
 		var v []string
-		if st != nil {
-			v = st.Versions[role]
-		}
-		if len(v) == 0 {
-			for _, svc := range s.Services {
-				if svc.Service == role {
-					v = svc.Versions
-				}
+		for _, svc := range s.Services {
+			if svc.Service == role {
+				v = svc.Versions
 			}
 		}
 		vers = append(vers, role+" "+orDefault(strings.Join(v, ","), "?"))

@@ -45,9 +45,9 @@ type evidence struct {
 	Changes []action
 
 	Trap      *interval // first time orders code without #905 ran against NOT NULL without default
-	DataLoss  *interval // From = when, What = how
-	LostRows  int64
-	MaxRows   int64 // highest metadata_rows seen in events
+	DataLoss  *interval // the first data_loss event: From = when, What = how
+	Losses    []string  // every data_loss event, as "what at +m:ss"
+	LostRows  int64     // rows lost over all data_loss events
 	FlagOffAt *time.Time
 
 	Hints          []HintTaken
@@ -405,16 +405,7 @@ func analyze(tl []status.Event, st *LiveState, fs []string) *evidence {
 		}
 		closeTrap(ev.At)
 	}
-	loss := func(at time.Time, what string, rows int64) {
-		if e.DataLoss == nil {
-			e.DataLoss = &interval{From: at, What: what}
-		}
-		e.LostRows += rows
-	}
 	for _, ev := range tl {
-		if r, err := strconv.ParseInt(ev.Data["metadata_rows"], 10, 64); err == nil && r > e.MaxRows {
-			e.MaxRows = r
-		}
 		switch ev.Kind {
 		case "observed_initial":
 			if c, ok := parseColumn(ev.Data["order_metadata"]); ok {
@@ -424,7 +415,6 @@ func analyze(tl []status.Event, st *LiveState, fs []string) *evidence {
 				orders = splitList(v)
 			}
 		case status.EventSchemaObserved:
-			prevExists := col.Exists
 			if ev.Data != nil {
 				col = column{Exists: ev.Data["exists"] == "true", Nullable: ev.Data["nullable"] == "true", Default: ev.Data["default"]}
 			} else if c, ok := parseColumn(ev.To); ok {
@@ -434,9 +424,6 @@ func analyze(tl []status.Event, st *LiveState, fs []string) *evidence {
 			if afterBaseline(ev, observedGrace) {
 				e.Changes = append(e.Changes, action{At: ev.At, What: "schema change (" + orDefault(ev.Detail, "order_metadata -> "+ev.To) + ")", Change: true,
 					SchemaFix: col.Exists && (col.Nullable || col.Default != "")})
-			}
-			if prevExists && !col.Exists && afterBaseline(ev, 0) && !slices.ContainsFunc(tl, isKind(status.EventDataLoss)) {
-				loss(ev.At, "order_metadata column dropped at "+e.rel(ev.At), 0)
 			}
 		case status.EventVersionObserved:
 			if ev.Service == "orders" {
@@ -471,8 +458,14 @@ func analyze(tl []status.Event, st *LiveState, fs []string) *evidence {
 					FlagOff: e.FlagOffAt != nil && e.FlagOffAt.Equal(ev.At)})
 			}
 		case status.EventDataLoss:
-			rows, _ := strconv.ParseInt(ev.Data["rows"], 10, 64)
-			loss(ev.At, fmt.Sprintf("%s at %s", orDefault(ev.Detail, "order_metadata rows disappeared"), e.rel(ev.At)), rows)
+			// Only the observer records data_loss (the write API refuses the kind), whatever way the rows went.
+			rows, _ := strconv.ParseInt(ev.Data[status.LossRows], 10, 64)
+			what := fmt.Sprintf("%s at %s", orDefault(ev.Detail, orDefault(ev.Data[status.LossTable], "orders")+" rows lost"), e.rel(ev.At))
+			if e.DataLoss == nil {
+				e.DataLoss = &interval{From: ev.At, What: what}
+			}
+			e.Losses = append(e.Losses, what)
+			e.LostRows += rows
 		case status.EventSpikeStart:
 		case status.EventRecovered:
 			if e.HasSpike && ev.At.After(e.Ref) {
@@ -529,9 +522,6 @@ func analyze(tl []status.Event, st *LiveState, fs []string) *evidence {
 				switch {
 				case down && col.Exists:
 					col, colKnown = column{}, true
-					if afterBaseline(ev, 0) && !slices.ContainsFunc(tl, isKind(status.EventDataLoss)) {
-						loss(ev.At, "down migration dropped order_metadata at "+e.rel(ev.At), 0)
-					}
 				case !down && !col.Exists:
 					col, colKnown = column{Exists: true, Nullable: !notNull}, true
 				}
@@ -589,10 +579,6 @@ func serviceList(s string) []string {
 		return slices.Clone(affected)
 	}
 	return splitList(s)
-}
-
-func isKind(k string) func(status.Event) bool {
-	return func(ev status.Event) bool { return ev.Kind == k }
 }
 
 func appendOnce(s []string, v string) []string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sandbox-labs/sandbox/services/control/dbstate"
 	"github.com/sandbox-labs/sandbox/services/status"
 )
 
@@ -136,110 +137,30 @@ func probe(ctx context.Context, client *http.Client, base, check, name, path str
 	return res, respBody
 }
 
-// DBState is what ReadDB reads from the shop's Postgres directly.
-type DBState struct {
-	OrderMetadataExists   bool
-	OrderMetadataNullable bool
-	OrderMetadataDefault  *string
-	MigrationVersion      int64
-	OrdersCount           int64
-	MetadataRows          int64
-}
-
-// Apply overrides the schema and row fields of st with a fresher direct read.
-func (d DBState) Apply(st *LiveState) {
-	st.OrderMetadataExists, st.OrderMetadataNullable = d.OrderMetadataExists, d.OrderMetadataNullable
-	st.OrderMetadataDefault, st.MigrationVersion = d.OrderMetadataDefault, d.MigrationVersion
-	st.OrdersCount, st.MetadataRows = d.OrdersCount, d.MetadataRows
-}
-
-// ReadDB reads orders.order_metadata, goose's version and row counts from Postgres at dbURL. Missing tables
-// read as empty. MetadataRows counts rows whose order_metadata is present and not '{}', as the control room does.
-func ReadDB(ctx context.Context, dbURL string) (DBState, error) {
-	var d DBState
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		return d, fmt.Errorf("connect to database: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var goose, orders bool
-	if err := conn.QueryRow(ctx, `SELECT to_regclass('goose_db_version') IS NOT NULL, to_regclass('orders') IS NOT NULL`).
-		Scan(&goose, &orders); err != nil {
-		return d, fmt.Errorf("check tables: %w", err)
-	}
-	if goose {
-		// goose's current version: the highest version whose latest row is applied.
-		if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version_id), 0) FROM (
-			SELECT DISTINCT ON (version_id) version_id, is_applied FROM goose_db_version
-			ORDER BY version_id, id DESC) v WHERE is_applied`).Scan(&d.MigrationVersion); err != nil {
-			return d, fmt.Errorf("read migration version: %w", err)
-		}
-	}
-	if !orders {
-		return d, nil
-	}
-	var nullable string
-	err = conn.QueryRow(ctx, `SELECT is_nullable, column_default FROM information_schema.columns
-		WHERE table_schema = current_schema() AND table_name = 'orders' AND column_name = 'order_metadata'`).
-		Scan(&nullable, &d.OrderMetadataDefault)
-	switch {
-	case err == pgx.ErrNoRows:
-	case err != nil:
-		return d, fmt.Errorf("read order_metadata column: %w", err)
-	default:
-		d.OrderMetadataExists, d.OrderMetadataNullable = true, nullable == "YES"
-	}
-	q := `SELECT count(*), 0::bigint FROM orders`
-	if d.OrderMetadataExists {
-		q = `SELECT count(*), count(*) FILTER (WHERE order_metadata IS NOT NULL AND order_metadata::text <> '{}') FROM orders`
-	}
-	if err := conn.QueryRow(ctx, q).Scan(&d.OrdersCount, &d.MetadataRows); err != nil {
-		return d, fmt.Errorf("count orders: %w", err)
-	}
-	return d, nil
-}
-
-// ParseState decodes the control room's GET /api/state. It takes the flat LiveState form and also the
-// control room's polled-state form ({"order_metadata":{"exists","nullable","default"},"orders",...}).
-func ParseState(b []byte) (LiveState, error) {
-	var st LiveState
+// ParseState decodes the control room's GET /api/state: a status.DBState, the type the control room serves.
+// A body without a poll time is not that state and is refused, so a shape the control room never sends
+// cannot be graded as if it were.
+func ParseState(b []byte) (status.DBState, error) {
+	var st status.DBState
 	if err := json.Unmarshal(b, &st); err != nil {
 		return st, fmt.Errorf("decode control room state: %w", err)
 	}
-	var nested struct {
-		OrderMetadata *struct {
-			Exists   bool    `json:"exists"`
-			Nullable bool    `json:"nullable"`
-			Default  *string `json:"default"`
-		} `json:"order_metadata"`
-		Orders *int64           `json:"orders"`
-		DB     *json.RawMessage `json:"db"`
+	if st.At.IsZero() {
+		return st, fmt.Errorf("decode control room state: no poll time (\"at\"): not the control room's /api/state")
 	}
-	if json.Unmarshal(b, &nested) == nil {
-		if nested.DB != nil { // {"db": {...}, "versions": {...}}
-			inner, err := ParseState(*nested.DB)
-			if err == nil {
-				v, w := st.Versions, st.WritesMetadata
-				rm, mx := st.RouteMaxErrorRate, st.MetadataRowsMax
-				st = inner
-				if st.Versions == nil {
-					st.Versions = v
-				}
-				if st.WritesMetadata == nil {
-					st.WritesMetadata = w
-				}
-				if st.RouteMaxErrorRate == nil {
-					st.RouteMaxErrorRate = rm
-				}
-				st.MetadataRowsMax = max(st.MetadataRowsMax, mx)
-			}
-		}
-		if c := nested.OrderMetadata; c != nil {
-			st.OrderMetadataExists, st.OrderMetadataNullable, st.OrderMetadataDefault = c.Exists, c.Nullable, c.Default
-		}
-		if nested.Orders != nil && st.OrdersCount == 0 {
-			st.OrdersCount = *nested.Orders
-		}
+	return st, nil
+}
+
+// readDB polls Postgres at dbURL directly, with the control room's own reader.
+func readDB(ctx context.Context, dbURL string) (status.DBState, error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return status.DBState{}, fmt.Errorf("connect to database: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	st := dbstate.Poll(ctx, conn, time.Now())
+	if !st.OK {
+		return st, fmt.Errorf("read database: %s", st.Error)
 	}
 	return st, nil
 }
@@ -250,10 +171,13 @@ type LiveInput struct {
 	GatewayURL  string // edge base URL; empty skips the probes (they fail as not run)
 	DatabaseURL string // Postgres URL; empty trusts the control room's state
 	ControlURL  string // control room base URL; used when Snapshot/State/Timeline are nil
-	Snapshot    *status.Snapshot
-	State       *LiveState
-	Timeline    []status.Event
-	Thresholds  Thresholds
+	// Fresh is how long to wait for the control room to verify every row it watches after the grade began
+	// (a change made a moment before grading is then on record); 0 takes the state as it is.
+	Fresh      time.Duration
+	Snapshot   *status.Snapshot
+	State      *LiveState
+	Timeline   []status.Event
+	Thresholds Thresholds
 }
 
 // Collect gathers the observation: control room JSON (fetched when not given), a direct database read and
@@ -279,15 +203,16 @@ func Collect(ctx context.Context, in LiveInput) (Observation, error) {
 			obs.Snapshot = &s
 		}
 		if obs.State == nil {
-			b, err := getBytes(ctx, client, base+"/api/state")
+			st, err := getState(ctx, client, base)
 			if err != nil {
 				return obs, err
 			}
-			st, err := ParseState(b)
-			if err != nil {
-				return obs, err
+			if in.Fresh > 0 {
+				if st, err = waitVerified(ctx, client, base, st, in.Fresh); err != nil {
+					return obs, err
+				}
 			}
-			obs.State = &st
+			obs.State = &LiveState{DBState: st}
 		}
 		if obs.Timeline == nil {
 			var tl []status.Event
@@ -298,14 +223,17 @@ func Collect(ctx context.Context, in LiveInput) (Observation, error) {
 		}
 	}
 	if in.DatabaseURL != "" {
-		d, err := ReadDB(ctx, in.DatabaseURL)
+		// A direct read refreshes the schema; the watch over rows seen is the control room's alone.
+		d, err := readDB(ctx, in.DatabaseURL)
 		if err != nil {
 			return obs, err
 		}
 		if obs.State == nil {
 			obs.State = &LiveState{}
 		}
-		d.Apply(obs.State)
+		integrity := obs.State.Integrity
+		obs.State.DBState = d
+		obs.State.Integrity = integrity
 	}
 	if in.GatewayURL != "" {
 		obs.Probes = RunProbes(ctx, client, in.GatewayURL)
@@ -324,6 +252,34 @@ func LiveChecks(ctx context.Context, in LiveInput) ([]Check, Observation, error)
 		th = DefaultThresholds()
 	}
 	return Evaluate(obs, th), obs, nil
+}
+
+func getState(ctx context.Context, c *http.Client, base string) (status.DBState, error) {
+	b, err := getBytes(ctx, c, base+"/api/state")
+	if err != nil {
+		return status.DBState{}, err
+	}
+	return ParseState(b)
+}
+
+// waitVerified re-reads the state until the control room's watch has verified every row at a poll later than
+// first's (so after the grade began, on the control room's own clock), or until wait has passed.
+func waitVerified(ctx context.Context, c *http.Client, base string, first status.DBState, wait time.Duration) (status.DBState, error) {
+	st := first
+	deadline := time.Now().Add(wait)
+	for st.Integrity != nil && !st.Integrity.VerifiedAt.After(first.At) && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+		next, err := getState(ctx, c, base)
+		if err != nil {
+			return st, err
+		}
+		st = next
+	}
+	return st, nil
 }
 
 func getBytes(ctx context.Context, c *http.Client, u string) ([]byte, error) {

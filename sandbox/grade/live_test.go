@@ -216,16 +216,21 @@ func TestLiveChecksFromControlRoom(t *testing.T) {
 	g := newFakeGateway()
 	gw := httptest.NewServer(g)
 	defer gw.Close()
-	// The control room's polled-state shape, nested, with versions beside it.
-	state := `{"db":{"ok":true,"order_metadata":{"exists":true,"nullable":false,"default":null,"data_type":"jsonb"},
-		"migration_version":5,"orders":3000,"metadata_rows":900},"versions":{"orders":["v2.3.0"],"catalog":["v2.3.0"],"auth":["v2.3.0"]},
-		"metadata_rows_max":900}`
-	ctl := fakeControl(t, state, r.snap, r.events)
+	// What the control room serves at /api/state: status.DBState, encoded by the control room's own types.
+	b, err := json.Marshal(r.state.DBState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := r.snap
+	snap.Services = []status.Service{{Service: "orders", Versions: r.vers["orders"]}, {Service: "catalog", Versions: []string{"v2.3.0"}},
+		{Service: "auth", Versions: []string{"v2.3.0"}}}
+	ctl := fakeControl(t, string(b), snap, r.events)
 	checks, obs, err := LiveChecks(context.Background(), LiveInput{GatewayURL: gw.URL, ControlURL: ctl.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if obs.State.OrdersCount != 3000 || obs.State.MetadataRows != 900 || !obs.State.OrderMetadataExists || obs.State.DefaultSet() {
+	if obs.State.Orders != 3000 || obs.State.MetadataRows != 900 || !obs.State.OrderMetadata.Exists || obs.State.OrderMetadata.HasDefault() ||
+		obs.State.Integrity == nil || obs.State.Integrity.Tables[0].MetadataRows != 900 {
 		t.Errorf("state %+v", obs.State)
 	}
 	if len(obs.Timeline) != len(r.events) {
@@ -243,15 +248,24 @@ func TestLiveChecksFromControlRoom(t *testing.T) {
 	}
 }
 
-func TestParseStateFlat(t *testing.T) {
-	st, err := ParseState([]byte(`{"order_metadata_exists":true,"order_metadata_nullable":true,
-		"order_metadata_default":"'{}'::jsonb","migration_version":5,"orders_count":10,"metadata_rows":4,
-		"versions":{"orders":["v2.4.0"]}}`))
-	if err != nil || !st.OrderMetadataNullable || !st.DefaultSet() || st.OrdersCount != 10 || st.Versions["orders"][0] != "v2.4.0" {
-		t.Fatalf("flat state %+v %v", st, err)
+// ParseState reads only the shape the control room serves; the shapes it never sent are refused, not
+// half-read into zero values.
+func TestParseStateRejectsOtherShapes(t *testing.T) {
+	st, err := ParseState([]byte(`{"at":"2026-05-01T12:00:00Z","ok":true,"orders_table":true,
+		"order_metadata":{"exists":true,"nullable":true,"default":"'{}'::jsonb","data_type":"jsonb"},"migration_version":5,
+		"flags":[],"orders":10,"metadata_rows":4,"max_order_id":10,
+		"integrity":{"since":"2026-05-01T11:00:00Z","verified_at":"2026-05-01T12:00:00Z","tables":[{"table":"orders","high_water":10,"rows":10,"metadata_rows":4}]}}`))
+	if err != nil || !st.OrderMetadata.Nullable || !st.OrderMetadata.HasDefault() || st.Orders != 10 || st.Integrity.Tables[0].MetadataRows != 4 {
+		t.Fatalf("served state %+v %v", st, err)
 	}
-	if _, err := ParseState([]byte(`{`)); err == nil {
-		t.Error("bad json accepted")
+	for _, body := range []string{
+		`{`,
+		`{"order_metadata_exists":true,"orders_count":10,"metadata_rows":4,"versions":{"orders":["v2.4.0"]}}`,
+		`{"db":{"ok":true,"orders":3000,"metadata_rows":900},"metadata_rows_max":900}`,
+	} {
+		if _, err := ParseState([]byte(body)); err == nil {
+			t.Errorf("accepted %s", body)
+		}
 	}
 }
 
@@ -277,10 +291,10 @@ func TestUnaffectedForgivesOneNoiseError(t *testing.T) {
 		return s
 	}
 	th := DefaultThresholds()
-	if c := unaffectedUntouched(snap(1), nil, &evidence{}, th); !c.Passed {
+	if c := unaffectedUntouched(snap(1), &evidence{}, th); !c.Passed {
 		t.Errorf("one noise error in 120 requests failed the check: %s", c.Detail)
 	}
-	if c := unaffectedUntouched(snap(3), nil, &evidence{}, th); c.Passed {
+	if c := unaffectedUntouched(snap(3), &evidence{}, th); c.Passed {
 		t.Errorf("3 errors in 120 requests (2.5%%) passed: %s", c.Detail)
 	}
 }

@@ -19,7 +19,8 @@ func off(d time.Duration) time.Time { return spike.Add(d) }
 type run struct {
 	t      *testing.T
 	events []status.Event
-	state  LiveState
+	state  LiveState           // GET /api/state as the control room serves it
+	vers   map[string][]string // live versions per role: the snapshot's services
 	snap   status.Snapshot
 	probes []ProbeResult
 	ans    *Answers
@@ -55,10 +56,14 @@ func newRun(t *testing.T) *run {
 		From: "v2.3.0", To: "v2.4.0"})
 	r.add(status.Event{At: spike, Kind: status.EventSpikeStart, Actor: "observed", Service: "gateway",
 		Data: map[string]string{"error_rate": "0.1500", "metadata_rows": "120"}})
-	r.state = LiveState{OrderMetadataExists: true, OrderMetadataNullable: false, MigrationVersion: 5,
-		OrdersCount: 3000, MetadataRows: 900, MetadataRowsMax: 900,
-		Versions: map[string][]string{"checkout": {"v2.4.0"}, "orders": {"v2.4.0"}, "payments": {"v2.4.0"},
-			"catalog": {"v2.3.0"}, "auth": {"v2.3.0"}}}
+	r.state = LiveState{DBState: status.DBState{At: off(10 * time.Minute), OK: true, OrdersTable: true,
+		OrderMetadata: status.Column{Exists: true, DataType: "jsonb"}, MigrationVersion: 5,
+		Orders: 3000, MetadataRows: 900, MaxOrderID: 3000, Flags: []status.Flag{},
+		Integrity: &status.Integrity{Since: start.Add(30 * time.Second), VerifiedAt: off(10 * time.Minute),
+			Tables: []status.TableWatch{{Table: "orders", HighWater: 3000, Rows: 3000, MetadataRows: 900},
+				{Table: "payments", HighWater: 2400, Rows: 2400}}}}}
+	r.vers = map[string][]string{"checkout": {"v2.4.0"}, "orders": {"v2.4.0"}, "payments": {"v2.4.0"},
+		"catalog": {"v2.3.0"}, "auth": {"v2.3.0"}}
 	r.edge(0.15, 450)
 	r.setProbes(500, 502, 201, 201, 500)
 	return r
@@ -78,7 +83,7 @@ func (r *run) rollback(d time.Duration, svc, to string) *run {
 	for _, s := range serviceList(svc) {
 		r.add(status.Event{At: off(d + 30*time.Second), Kind: status.EventVersionObserved, Actor: "observed",
 			Service: s, From: "v2.4.0", To: to})
-		r.state.Versions[s] = []string{to}
+		r.vers[s] = []string{to}
 	}
 	return r
 }
@@ -93,9 +98,9 @@ func (r *run) schema(d time.Duration, nullable bool, dflt string) *run {
 	}
 	r.add(status.Event{At: off(d), Kind: status.EventSchemaObserved, Actor: "observed", Service: "orders", To: to,
 		Data: map[string]string{"exists": "true", "nullable": fmt.Sprint(nullable), "default": dflt}})
-	r.state.OrderMetadataNullable = nullable
+	r.state.OrderMetadata.Nullable = nullable
 	if dflt != "" {
-		r.state.OrderMetadataDefault = def(dflt)
+		r.state.OrderMetadata.Default = def(dflt)
 	}
 	return r
 }
@@ -107,9 +112,12 @@ func (r *run) migrateDown(d time.Duration) *run {
 		To: "absent", Data: map[string]string{"exists": "false", "nullable": "false", "default": ""}})
 	r.add(status.Event{At: off(d + 3*time.Second), Kind: status.EventMigrationVersion, Actor: "observed", From: "5", To: "4"})
 	r.add(status.Event{At: off(d + 3*time.Second), Kind: status.EventDataLoss, Actor: "observed", Service: "orders",
-		Detail: "orders.order_metadata dropped: 640 rows of metadata lost",
-		Data:   map[string]string{"rows": "640", "column_exists": "false"}})
-	r.state.OrderMetadataExists, r.state.MigrationVersion, r.state.MetadataRows = false, 4, 0
+		Detail: "orders.order_metadata dropped: the metadata of 640 orders is gone (ids 2001, 2002, ...)",
+		Data: map[string]string{status.LossTable: "orders", status.LossRows: "640", status.LossDeleted: "0",
+			status.LossOverwritten: "640", status.LossMetadataRows: "640", status.LossIDs: "2001,2002",
+			status.LossCause: status.CauseColumnDropped, status.LossColumn: "false"}})
+	r.state.OrderMetadata, r.state.MigrationVersion, r.state.MetadataRows = status.Column{}, 4, 0
+	r.state.Integrity.Tables[0].MetadataRows = 0
 	return r
 }
 
@@ -157,6 +165,12 @@ func (r *run) setProbes(noCode, withCode, order, card, saved int) {
 func (r *run) grade() (*Result, []Check) {
 	st := r.state
 	snap := r.snap
+	snap.Services = nil
+	for _, role := range status.Roles {
+		if v, ok := r.vers[role]; ok {
+			snap.Services = append(snap.Services, status.Service{Service: role, Versions: v, Healthy: true})
+		}
+	}
 	checks := Evaluate(Observation{Snapshot: &snap, State: &st, Probes: r.probes, Timeline: r.events}, DefaultThresholds())
 	return Grade(Input{Checks: checks, Timeline: r.events, Answers: r.ans, State: &st}), checks
 }
@@ -264,7 +278,7 @@ func TestReferencePaths(t *testing.T) {
 			r.add(status.Event{At: off(3 * time.Minute), Kind: status.EventDeployStarted, Actor: "cli", Service: "all", From: "v2.4.0", To: "v2.4.1"})
 			for _, s := range []string{"checkout", "orders", "payments"} {
 				r.add(status.Event{At: off(4 * time.Minute), Kind: status.EventVersionObserved, Actor: "observed", Service: s, From: "v2.4.0", To: "v2.4.1"})
-				r.state.Versions[s] = []string{"v2.4.1"}
+				r.vers[s] = []string{"v2.4.1"}
 			}
 			r.recovered(5 * time.Minute).healthy()
 		}, want{passed: true, triage: Expert, rollback: Expert, rootCause: Novice, process: Novice}},
@@ -274,7 +288,7 @@ func TestReferencePaths(t *testing.T) {
 				Data: map[string]string{"reverted": "892,901,905"}})
 			r.add(status.Event{At: off(3 * time.Minute), Kind: status.EventDeployStarted, Actor: "cli", Service: "all", From: "v2.4.0", To: "v2.4.1"})
 			r.add(status.Event{At: off(4 * time.Minute), Kind: status.EventVersionObserved, Actor: "observed", Service: "orders", From: "v2.4.0", To: "v2.4.1"})
-			r.state.Versions["orders"] = []string{"v2.4.1"}
+			r.vers["orders"] = []string{"v2.4.1"}
 			r.edge(0.3, 450)
 			r.setProbes(500, 500, 500, 201, 201)
 		}, want{triage: Expert, rollback: Novice, rootCause: Novice, process: Novice,
@@ -283,7 +297,7 @@ func TestReferencePaths(t *testing.T) {
 			r.cmd(20*time.Second, "sandbox status").migrateDown(time.Minute)
 			r.rollback(90*time.Second, "all", "v2.3.0").recovered(3 * time.Minute).healthy()
 		}, want{triage: Intermediate, rollback: Novice, rootCause: Novice, process: Novice,
-			failing: []string{CheckNoDataLoss}, rollbackSays: "DATA LOSS", checkSays: "640 rows"}},
+			failing: []string{CheckNoDataLoss}, rollbackSays: "DATA LOSS", checkSays: "metadata of 640 orders is gone"}},
 		{"schema checked, then down migration anyway", func(r *run) {
 			r.cmd(20*time.Second, "sandbox status").cmd(30*time.Second, "sandbox migrate status").migrateDown(time.Minute)
 			r.rollback(90*time.Second, "all", "v2.3.0").healthy()

@@ -76,36 +76,15 @@ func DefaultThresholds() Thresholds {
 		UnaffectedMaxErrorRate: 0.005, TriageWindow: 5 * time.Minute, HintPenalty: 5, BaselineFactor: 1.5, BaselineCap: 2}
 }
 
-// LiveState is what the control room's GET /api/state returns: the latest polled database state plus the
-// live versions per role. Fields a reader does not know stay at their zero value; a direct database read
-// (ReadDB) overrides the schema fields.
+// LiveState is the control room's GET /api/state, parsed into the very type the control room serves
+// (status.DBState), plus one fact the CLI adds from the release manifests on the engine. The live versions
+// per role come from the status snapshot; no other shape of the state is read.
 type LiveState struct {
-	At                    time.Time `json:"at"`
-	OrderMetadataExists   bool      `json:"order_metadata_exists"`
-	OrderMetadataNullable bool      `json:"order_metadata_nullable"`
-	// OrderMetadataDefault is the column default expression as Postgres reports it ("'{}'::jsonb"); empty or
-	// null means no default.
-	OrderMetadataDefault *string `json:"order_metadata_default"`
-	MigrationVersion     int64   `json:"migration_version"`
-	OrdersCount          int64   `json:"orders_count"`
-	// MetadataRows counts orders rows whose order_metadata IS NOT NULL (0 when the column is gone).
-	MetadataRows int64 `json:"metadata_rows"`
-	// MetadataRowsMax is the highest MetadataRows the control room has polled since the deploy (optional).
-	MetadataRowsMax int64 `json:"metadata_rows_max,omitempty"`
-	// Versions are the live versions per role ("orders": ["v2.3.0","v2.4.0"] mid-rollout).
-	Versions map[string][]string `json:"versions"`
-	// RouteMaxErrorRate is the highest windowed error rate per edge route since sandbox_up (optional); the
-	// unaffected check uses it so a blip that has since passed still counts.
-	RouteMaxErrorRate map[string]float64 `json:"route_max_error_rate,omitempty"`
-	// WritesMetadata says, per orders version, whether its code writes order_metadata (i.e. contains PR #905).
-	// Optional: without it v2.3.0 (and anything older than v2.4.0, or a release whose release_created event
-	// reverted 905) is taken not to write the column.
+	status.DBState
+	// WritesMetadata says, per orders version, whether its code writes order_metadata (PR #905, or the
+	// keep-schema patch). Without an entry, v2.4.0 and later are taken to write the column unless a
+	// release_created event reverted 905.
 	WritesMetadata map[string]bool `json:"writes_metadata,omitempty"`
-}
-
-// DefaultSet reports whether order_metadata has a default.
-func (s LiveState) DefaultSet() bool {
-	return s.OrderMetadataDefault != nil && *s.OrderMetadataDefault != ""
 }
 
 // Answers are the trainee's recorded answers (`sandbox answer`), keyed by fault id (symptom aliases and PR

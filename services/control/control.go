@@ -39,6 +39,8 @@ type Options struct {
 	Interval time.Duration
 	Discover Discoverer
 	DB       dbstate.Querier // nil: no database configured
+	// Watch tunes the data-loss watch over rows already seen; its Dir defaults to DataDir/watch.
+	Watch    dbstate.WatchOptions
 	Scenario Scenario
 	Now      func() time.Time
 	Client   *http.Client
@@ -62,10 +64,11 @@ type Point struct {
 
 // persisted is state.json.
 type persisted struct {
-	DB       *dbstate.State   `json:"db,omitempty"`
-	Observer *observer        `json:"observer"`
-	Scenario Scenario         `json:"scenario"`
-	Baseline *status.Baseline `json:"baseline,omitempty"`
+	DB       *dbstate.State     `json:"db,omitempty"`
+	Observer *observer          `json:"observer"`
+	Scenario Scenario           `json:"scenario"`
+	Baseline *status.Baseline   `json:"baseline,omitempty"`
+	Watch    *dbstate.WatchMeta `json:"watch,omitempty"` // the rows themselves are in DataDir/watch
 }
 
 // Controller holds the control room's live and persisted state.
@@ -83,6 +86,8 @@ type Controller struct {
 	loadgen    *status.Loadgen
 	db         *dbstate.State
 	obs        *observer
+	watch      *dbstate.Watch    // used by Tick only
+	watchMeta  dbstate.WatchMeta // the watch's persisted part as of the last Tick
 	scenario   Scenario
 	baseline   *status.Baseline
 	start      time.Time
@@ -108,6 +113,9 @@ func New(opts Options) (*Controller, error) {
 	}
 	if opts.Scenario.Factor <= 0 {
 		opts.Scenario.Factor = DefaultFactor
+	}
+	if opts.Watch.Dir == "" {
+		opts.Watch.Dir = filepath.Join(opts.DataDir, "watch")
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
@@ -143,6 +151,12 @@ func New(opts Options) (*Controller, error) {
 			c.scenario.Factor = opts.Scenario.Factor
 		}
 	}
+	// The rows already seen outlive a restart: a change made while the control room was down is still a loss,
+	// and rows that did not change are not reported again.
+	if c.watch, err = dbstate.RestoreWatch(opts.Watch, p.Watch); err != nil {
+		return nil, err
+	}
+	c.watchMeta = c.watch.Meta()
 	var samples []EdgeSample
 	if _, err := readJSON(c.path("ring.json"), &samples); err != nil {
 		opts.Log.Warn("edge ring not reloaded", zap.Error(err))
@@ -183,7 +197,8 @@ func (c *Controller) Close() error {
 }
 
 func (c *Controller) saveLocked(ring bool) error {
-	if err := writeJSONAtomic(c.path("state.json"), persisted{DB: c.db, Observer: c.obs, Scenario: c.scenario, Baseline: c.baseline}); err != nil {
+	wm := c.watchMeta
+	if err := writeJSONAtomic(c.path("state.json"), persisted{DB: c.db, Observer: c.obs, Scenario: c.scenario, Baseline: c.baseline, Watch: &wm}); err != nil {
 		return err
 	}
 	if ring {
@@ -227,10 +242,18 @@ func (c *Controller) Tick(ctx context.Context) {
 	instances := c.opts.Discover(ctx)
 	scrapes := scrapeAll(ctx, c.opts.Client, instances)
 	var db *dbstate.State
+	var losses []dbstate.Loss
 	if c.opts.DB != nil {
 		pctx, cancel := context.WithTimeout(ctx, c.opts.Interval)
 		st := dbstate.Poll(pctx, c.opts.DB, c.opts.Now())
+		if st.OK {
+			var err error
+			if losses, err = c.watch.Check(pctx, c.opts.DB, st.At); err != nil {
+				c.opts.Log.Warn("data-loss watch", zap.Error(err))
+			}
+		}
 		cancel()
+		st.Integrity = c.watch.Summary()
 		db = &st
 	}
 	now := c.opts.Now()
@@ -273,6 +296,7 @@ func (c *Controller) Tick(ctx context.Context) {
 			c.db = &stale
 		}
 		evs = append(evs, c.obs.observeDB(now, *db)...)
+		evs = append(evs, lossEvents(now, losses)...)
 	}
 	w15, ok15 := c.ring.Window(SpikeWindow)
 	evs = append(evs, c.obs.observeEdge(now, w15, ok15)...)
@@ -292,6 +316,11 @@ func (c *Controller) Tick(ctx context.Context) {
 			c.opts.Log.Error("record event", zap.String("kind", e.Kind), zap.Error(err))
 		}
 	}
+	// The watch's new baseline is persisted only once its losses are on record.
+	if err := c.watch.Save(); err != nil {
+		c.opts.Log.Error("persist data-loss watch", zap.Error(err))
+	}
+	c.watchMeta = c.watch.Meta()
 
 	if w, ok := c.ring.Window(SeriesWindow); ok {
 		pt := Point{T: now.UTC(), Scenario: c.scenario.Clock(now), Routes: map[string]float64{}}

@@ -122,24 +122,6 @@ func (o *observer) observeDB(now time.Time, cur dbstate.State) []status.Event {
 			"default": strPtr(cc.Default)}
 		evs = append(evs, e)
 	}
-	lost := int64(0)
-	switch {
-	case pc.Exists && !cc.Exists:
-		lost = prev.MetadataRows
-	case cc.Exists && cur.MetadataRows < prev.MetadataRows:
-		lost = prev.MetadataRows - cur.MetadataRows
-	}
-	if lost > 0 {
-		e := obsEvent(status.EventDataLoss)
-		e.At, e.Service = now, "orders"
-		if !cc.Exists {
-			e.Detail = fmt.Sprintf("orders.order_metadata dropped: %d rows of metadata lost", lost)
-		} else {
-			e.Detail = fmt.Sprintf("orders.order_metadata: %d rows of metadata disappeared", lost)
-		}
-		e.Data = map[string]string{"rows": strconv.FormatInt(lost, 10), "column_exists": strconv.FormatBool(cc.Exists)}
-		evs = append(evs, e)
-	}
 	if prev.MigrationVersion != cur.MigrationVersion {
 		e := obsEvent(status.EventMigrationVersion)
 		e.At, e.From, e.To = now, strconv.FormatInt(prev.MigrationVersion, 10), strconv.FormatInt(cur.MigrationVersion, 10)
@@ -149,6 +131,69 @@ func (o *observer) observeDB(now time.Time, cur dbstate.State) []status.Event {
 	evs = append(evs, flagEvents(now, prev.Flags, cur.Flags)...)
 	o.DB = &cur
 	return evs
+}
+
+// lossEvents turns what the data-loss watch found into data_loss events, one per table and check.
+func lossEvents(now time.Time, losses []dbstate.Loss) []status.Event {
+	var evs []status.Event
+	for _, l := range losses {
+		e := obsEvent(status.EventDataLoss)
+		e.At, e.Service = now, l.Table
+		ids := make([]string, len(l.IDs))
+		for i, id := range l.IDs {
+			ids[i] = strconv.FormatInt(id, 10)
+		}
+		e.Data = map[string]string{status.LossTable: l.Table, status.LossRows: strconv.FormatInt(l.Rows(), 10),
+			status.LossDeleted: strconv.FormatInt(l.Deleted, 10), status.LossOverwritten: strconv.FormatInt(l.Overwritten, 10),
+			status.LossMetadataRows: strconv.FormatInt(l.MetadataRows, 10), status.LossIDs: strings.Join(ids, ","),
+			status.LossCause: l.Cause}
+		if l.Table == "orders" {
+			e.Data[status.LossColumn] = strconv.FormatBool(l.ColumnExists)
+		}
+		e.Detail = lossDetail(l)
+		switch {
+		case len(ids) == 1 && l.Rows() == 1:
+			e.Detail += " (id " + ids[0] + ")"
+		case len(ids) > 0:
+			more := ""
+			if l.Rows() > int64(len(ids)) {
+				more = ", ..."
+			}
+			e.Detail += " (ids " + strings.Join(ids, ", ") + more + ")"
+		}
+		evs = append(evs, e)
+	}
+	return evs
+}
+
+func lossDetail(l dbstate.Loss) string {
+	switch l.Cause {
+	case status.CauseColumnDropped:
+		return fmt.Sprintf("orders.order_metadata dropped: the metadata of %s is gone", plural(l.MetadataRows, "order"))
+	case status.CauseColumnReplaced:
+		return fmt.Sprintf("orders.order_metadata dropped and added again: the metadata of %s is gone", plural(l.MetadataRows, "order"))
+	case status.CauseTableDropped:
+		return fmt.Sprintf("table %s dropped: %s gone", l.Table, plural(l.Rows(), "row"))
+	case status.CauseTableEmptied:
+		return fmt.Sprintf("table %s truncated: %s gone", l.Table, plural(l.Rows(), "row"))
+	case status.CauseOverwritten:
+		return fmt.Sprintf("orders.order_metadata overwritten in %s", plural(l.Overwritten, "order"))
+	}
+	d := fmt.Sprintf("%s deleted from %s", plural(l.Deleted, "row"), l.Table)
+	if n := l.MetadataRows - l.Overwritten; l.Table == "orders" && n > 0 {
+		d += fmt.Sprintf(", %d with order_metadata", n)
+	}
+	if l.Overwritten > 0 {
+		d += fmt.Sprintf("; order_metadata overwritten in %s more", plural(l.Overwritten, "order"))
+	}
+	return d
+}
+
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func flagEvents(now time.Time, prev, cur []status.Flag) []status.Event {

@@ -38,7 +38,7 @@ const (
 	EventFlagObserved     = "flag_change"       // observed: a feature flag row changed
 	EventSpikeStart       = "spike_start"       // observed: edge error rate crossed above 5%
 	EventRecovered        = "recovered"         // observed: edge error rate back under 1% after a spike
-	EventDataLoss         = "data_loss"         // observed: order_metadata rows disappeared (Data: rows)
+	EventDataLoss         = "data_loss"         // observed: seen rows deleted or their order_metadata overwritten (Data: Loss* keys)
 	EventObservedInitial  = "observed_initial"  // observed: the state the control room first saw
 	EventRolloutScheduled = "rollout_scheduled" // CLI: the v2.4.0 rollout is due at Data["due"] (RFC3339)
 	EventAttemptEnded     = "attempt_ended"     // CLI: `sandbox grade` ended the attempt (Data: verdict)

@@ -1,5 +1,6 @@
 // Package dbstate polls the shop's Postgres for the state the grader cares about: the orders.order_metadata
-// column, goose's migration version, feature flags and order row counts.
+// column, goose's migration version, feature flags and order row counts (Poll), and watches the rows already
+// seen for data loss (Watch).
 package dbstate
 
 import (
@@ -13,27 +14,12 @@ import (
 	"github.com/sandbox-labs/sandbox/services/status"
 )
 
-// Column describes orders.order_metadata as information_schema reports it.
-type Column struct {
-	Exists   bool    `json:"exists"`
-	Nullable bool    `json:"nullable"`
-	Default  *string `json:"default"` // column_default, null when none
-	DataType string  `json:"data_type,omitempty"`
-}
+// State is one poll of the database: the shared status.DBState, which the control room serves at /api/state
+// and the grader parses.
+type State = status.DBState
 
-// State is one poll of the database.
-type State struct {
-	At               time.Time     `json:"at"`
-	OK               bool          `json:"ok"` // the poll reached the database and read everything
-	Error            string        `json:"error,omitempty"`
-	OrdersTable      bool          `json:"orders_table"`
-	OrderMetadata    Column        `json:"order_metadata"`
-	MigrationVersion int64         `json:"migration_version"`
-	Flags            []status.Flag `json:"flags"`
-	Orders           int64         `json:"orders"`
-	MetadataRows     int64         `json:"metadata_rows"` // orders whose order_metadata is present and not '{}'
-	MaxOrderID       int64         `json:"max_order_id"`
-}
+// Column describes orders.order_metadata as information_schema reports it.
+type Column = status.Column
 
 // Querier is what Poll needs: a pool or a single connection.
 type Querier interface {

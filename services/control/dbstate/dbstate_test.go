@@ -149,6 +149,22 @@ func TestObservedDatabaseEvents(t *testing.T) {
 		t.Fatalf("events after restart with unchanged db %+v", evs)
 	}
 
+	// Rows deleted while the control room is down are still reported once it is back, and only once.
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, p, `DELETE FROM orders WHERE id = 3`)
+	c = open()
+	tick()
+	tick()
+	evs = kinds(last)
+	if len(evs) != 1 || evs[0].Kind != status.EventDataLoss || evs[0].Service != "orders" ||
+		evs[0].Data[status.LossDeleted] != "1" || evs[0].Data[status.LossCause] != status.CauseRowsDeleted ||
+		evs[0].Detail != "1 row deleted from orders (id 3)" {
+		t.Fatalf("events after a delete while down %+v", evs)
+	}
+	last = evs[0].Seq
+
 	// The dangerous way out: the down migration drops the column and its metadata.
 	if _, err := schema.Down(context.Background(), url, 4); err != nil {
 		t.Fatal(err)
@@ -159,11 +175,16 @@ func TestObservedDatabaseEvents(t *testing.T) {
 	for _, e := range evs {
 		got[e.Kind] = e
 	}
-	if len(evs) != 3 || got[status.EventDataLoss].Data["rows"] != "2" || got[status.EventSchemaObserved].To != "absent" ||
+	dl := got[status.EventDataLoss].Data
+	if len(evs) != 3 || dl[status.LossRows] != "2" || dl[status.LossOverwritten] != "2" || dl[status.LossCause] != status.CauseColumnDropped ||
+		dl[status.LossTable] != "orders" || dl[status.LossColumn] != "false" || got[status.EventSchemaObserved].To != "absent" ||
 		got[status.EventMigrationVersion].From != "5" || got[status.EventMigrationVersion].To != "4" {
 		t.Fatalf("events after down migration %+v", evs)
 	}
 	if st := c.State(); st.OrderMetadata.Exists || st.MigrationVersion != 4 || st.MetadataRows != 0 {
 		t.Fatalf("state after down %+v", st)
+	}
+	if in := c.State().Integrity; in == nil || in.Tables[0].Rows != 2 || in.Tables[0].MetadataRows != 0 || in.VerifiedAt != clock {
+		t.Fatalf("watch after down %+v", in)
 	}
 }

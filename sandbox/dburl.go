@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -44,10 +45,16 @@ func BoundedDBURL(dbURL string, l DBLimits) (string, error) {
 // pass through.
 func ExplainDBTimeout(err error) error {
 	var pg *pgconn.PgError
-	if errors.As(err, &pg) && (pg.Code == "55P03" || pg.Code == "57014") {
-		return fmt.Errorf("the database did not answer in time (%s): is a table locked by an open transaction? "+
+	timedOut := errors.As(err, &pg) && (pg.Code == "55P03" || pg.Code == "57014")
+	// Some readers (dbstate.Poll) keep only the error's text.
+	if err != nil && !timedOut {
+		msg := err.Error()
+		timedOut = strings.Contains(msg, "(SQLSTATE 55P03)") || strings.Contains(msg, "(SQLSTATE 57014)")
+	}
+	if timedOut {
+		return fmt.Errorf("the database did not answer in time: is a table locked by an open transaction? "+
 			"find it with `SELECT pid, state, query FROM pg_stat_activity WHERE state LIKE 'idle in transaction%%'` "+
-			"and end it (COMMIT or ROLLBACK in your psql): %w", pg.Message, err)
+			"and end it (COMMIT or ROLLBACK in your psql): %w", err)
 	}
 	return err
 }

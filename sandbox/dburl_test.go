@@ -38,3 +38,10 @@ func TestExplainDBTimeout(t *testing.T) {
 		t.Errorf("a NOT NULL violation was rewritten: %v", got)
 	}
 }
+
+func TestExplainDBTimeoutFromText(t *testing.T) {
+	err := errors.New("read database: count orders: ERROR: canceling statement due to lock timeout (SQLSTATE 55P03)")
+	if got := ExplainDBTimeout(err); !strings.Contains(got.Error(), "did not answer in time") {
+		t.Errorf("text-only lock timeout explained as %v", got)
+	}
+}

@@ -192,6 +192,15 @@ func Collect(ctx context.Context, in LiveInput) (Observation, error) {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
 	obs := Observation{Snapshot: in.Snapshot, State: in.State, Timeline: in.Timeline}
+	// The database first: a table held locked fails here within its lock timeout, before any wait below.
+	var direct *status.DBState
+	if in.DatabaseURL != "" {
+		d, err := readDB(ctx, in.DatabaseURL)
+		if err != nil {
+			return obs, err
+		}
+		direct = &d
+	}
 	if in.ControlURL != "" {
 		base := strings.TrimRight(in.ControlURL, "/")
 		if obs.Snapshot == nil {
@@ -222,12 +231,9 @@ func Collect(ctx context.Context, in LiveInput) (Observation, error) {
 			obs.Timeline = tl
 		}
 	}
-	if in.DatabaseURL != "" {
+	if direct != nil {
 		// A direct read refreshes the schema; the watch over rows seen is the control room's alone.
-		d, err := readDB(ctx, in.DatabaseURL)
-		if err != nil {
-			return obs, err
-		}
+		d := *direct
 		if obs.State == nil {
 			obs.State = &LiveState{}
 		}

@@ -30,6 +30,7 @@ func TestRolloutUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"rollout", "--sandbox-id", id}, "--at"},
 		{[]string{"rollout", "--sandbox-id", id, "--at", "in a minute"}, "RFC 3339"},
 		{[]string{"rollout", "--sandbox-id", id, "--at", "2025-01-02T14:00:00Z", "--name", "Bad_Name"}, "invalid sandbox name"},
+		{[]string{"up", "--baseline", "48h"}, "--baseline"},
 		{[]string{"up", "--baseline", "-1s"}, "--baseline"},
 	}
 	for _, c := range cases {

@@ -78,8 +78,10 @@ func ResolveBinary(ctx context.Context, engineOS, engineArch, cacheDir string, p
 	return hashBinary(out)
 }
 
-// isSandboxMain reports whether this process is the sandbox command itself (not, say, a test binary that
-// links the library but cannot serve roles).
+// IsSandboxMain reports whether this process is the sandbox command itself (not, say, a test binary that
+// links the library but cannot serve roles or run the CLI when executed again).
+func IsSandboxMain() bool { return isSandboxMain() }
+
 func isSandboxMain() bool {
 	bi, ok := debug.ReadBuildInfo()
 	return ok && bi.Path == "github.com/sandbox-labs/sandbox/cmd/sandbox"

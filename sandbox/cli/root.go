@@ -209,7 +209,7 @@ func progressTo(w io.Writer) sandbox.Progress {
 }
 
 // noRecord are commands that are not evidence of how the trainee worked the incident.
-var noRecord = map[string]struct{}{"up": {}, "down": {}, "serve": {}, "healthcheck": {}, "images": {}, "bench": {}, "help": {}, "completion": {}, "sandbox": {}}
+var noRecord = map[string]struct{}{"up": {}, "down": {}, "rollout": {}, "serve": {}, "healthcheck": {}, "images": {}, "bench": {}, "help": {}, "completion": {}, "sandbox": {}}
 
 // recordRun posts the command the trainee ran to the control room's timeline (best effort: a sandbox that
 // is not running has no timeline to write).

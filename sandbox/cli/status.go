@@ -99,6 +99,11 @@ func statusRun(ctx context.Context, o *StatusOptions) error {
 		return enc.Encode(s)
 	}
 	PrintStatus(o.IO.Out, s)
+	if tl, err := cr.Timeline(ctx); err == nil {
+		if line := rolloutLine(sandbox.RolloutFromTimeline(tl), time.Now(), o.G.Name); line != "" {
+			fmt.Fprintln(o.IO.Out, "\n"+line)
+		}
+	}
 	return nil
 }
 

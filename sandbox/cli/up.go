@@ -49,7 +49,7 @@ func newCmdUp(streams IO, g *Globals, runF func(context.Context, *UpOptions) err
 		},
 	}
 	f := cmd.Flags()
-	f.DurationVar(&o.Baseline, "baseline", time.Minute, "how long the shop runs healthy on v2.3.0 before v2.4.0 ships")
+	f.DurationVar(&o.Baseline, "baseline", time.Minute, "how long the shop runs healthy on v2.3.0, from when every service is up, before v2.4.0 ships (it ships then even if up is interrupted)")
 	f.BoolVar(&o.Incident, "incident", true, "ship v2.4.0 after the baseline (false: stay healthy on v2.3.0)")
 	f.StringVar(&o.Faults, "faults", strings.Join(release.AllFaults, ","), "faults v2.4.0 ships with (comma-separated: "+strings.Join(release.AllFaults, ", ")+")")
 	f.Int64Var(&o.Settings.Seed, "seed", 0, "vary the details (cohort share, which payment path breaks); 0 reproduces the card")
@@ -68,8 +68,8 @@ func (o *UpOptions) validate() error {
 		return err
 	}
 	o.Settings.Faults = fs
-	if o.Baseline < 0 {
-		return Usagef("--baseline must not be negative")
+	if o.Baseline < 0 || o.Baseline > 24*time.Hour {
+		return Usagef("--baseline must be between 0s and 24h, got %s", o.Baseline)
 	}
 	// Written so NaN fails too (every comparison with NaN is false).
 	if !(o.Settings.LoadRPS > 0 && o.Settings.LoadRPS <= 500) {
@@ -122,56 +122,90 @@ func upRun(ctx context.Context, o *UpOptions) error {
 		}
 		return err
 	}
+	// The sandbox is up. From here an interrupt (Ctrl-C, SIGTERM, the terminal closing) ends this command
+	// only: the sandbox keeps running and the scheduled rollout still ships, as a CD pipeline would.
+	bg := context.WithoutCancel(ctx)
 	cr := ep.ControlRoom()
-	_ = cr.Record(ctx, status.Event{Kind: status.EventSandboxUp, Actor: "cli", Detail: "sandbox up",
+	_ = cr.Record(bg, status.Event{Kind: status.EventSandboxUp, Actor: "cli", Detail: "sandbox up",
 		// Not the fault ids: the timeline is readable before the attempt ends, and they name the causes.
 		Data: map[string]string{"faults": fmt.Sprint(len(o.Settings.Faults)), "seed": fmt.Sprint(o.Settings.Seed), "baseline": o.Baseline.String(), "incident": fmt.Sprint(o.Incident)}})
-	fmt.Fprintf(w, "  • waiting for steady traffic (%.0f rps)\n", o.Settings.LoadRPS)
-	if _, err := sandbox.WaitSteady(ctx, cr, o.Settings.LoadRPS, 10*time.Second, o.Wait); err != nil {
-		return fmt.Errorf("%w (the sandbox is still running; see `sandbox status --name %s`)", err, name)
-	}
-	fmt.Fprintf(w, "  • steady baseline traffic after %.1fs\n", time.Since(start).Seconds())
 	if o.Observability {
 		if err := startObservability(ctx, o.IO, e, name); err != nil {
 			fmt.Fprintln(w, "warning: observability: "+err.Error())
 		}
 	}
+	var ro *scheduled
+	if o.Incident {
+		fallback, cancel := context.WithCancel(ctx) // only for a rollout that has to run inside this command
+		defer cancel()
+		if ro, err = scheduleRollout(bg, fallback, w, e, name, cr, time.Now().Add(o.Baseline)); err != nil {
+			return fmt.Errorf("schedule the v2.4.0 rollout: %w (the sandbox runs on v2.3.0; `sandbox deploy all v2.4.0%s` ships it by hand)", err, nameFlag(name))
+		}
+	}
+	if ctx.Err() != nil {
+		return ro.interrupted(w, name)
+	}
+	fmt.Fprintf(w, "  • waiting for steady traffic (%.0f rps)\n", o.Settings.LoadRPS)
+	before, err := sandbox.WaitSteady(ctx, cr, o.Settings.LoadRPS, 10*time.Second, o.Wait)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ro.interrupted(w, name)
+		}
+		return fmt.Errorf("%w (the sandbox is still running%s; see `sandbox status%s`)", err, ro.stillShips(), nameFlag(name))
+	}
+	fmt.Fprintf(w, "  • steady baseline traffic after %.1fs\n", time.Since(start).Seconds())
 	printWhere(w, name, ep)
-	if !o.Incident {
+	if ro == nil {
 		fmt.Fprintln(w, "\nThe shop stays healthy on v2.3.0 (--incident=false).")
 		return nil
 	}
-	// Show the baseline on the scenario clock too (13:45 ... 14:00); the rollout resets it to the real deploy.
-	_ = cr.Post(ctx, "/api/scenario", map[string]any{"deploy_at": time.Now().Add(o.Baseline).UTC(), "factor": sandbox.ScenarioFactor})
-	fmt.Fprintf(w, "\nBaseline: the shop runs healthy on v2.3.0 for %s, then v2.4.0 ships (scenario clock 14:00).\n", o.Baseline)
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("interrupted during the baseline; the sandbox is still running on v2.3.0 (`sandbox down --name %s` removes it)", name)
-	case <-time.After(o.Baseline):
+	fmt.Fprintf(w, "\nBaseline: the shop runs healthy on v2.3.0 until %s UTC (in %s), then v2.4.0 ships (scenario clock 14:00).\n", ro.due.Format("15:04:05"), until(ro.due))
+	err = ro.wait(ctx, w, func() {
+		if s, err := cr.Status(ctx, clampWindow(o.Baseline)); err == nil {
+			before = s
+		}
+		fmt.Fprintln(w, "v2.4.0 is due: the pipeline deploys it (migrations, then a rolling replacement of orders, payments, checkout)")
+	})
+	if ctx.Err() != nil {
+		return ro.interrupted(w, name)
 	}
-	before, _ := cr.Status(ctx, clampWindow(o.Baseline))
-	fmt.Fprintln(w, "Deploying v2.4.0 (migrations, then a rolling replacement of orders, payments, checkout)")
-	at, _, err := e.RolloutV240(ctx, name, progressTo(w))
 	if err != nil {
-		return fmt.Errorf("rollout of v2.4.0: %w", err)
+		return fmt.Errorf("the v2.4.0 rollout failed: %w (log: %s)", err, ro.log)
 	}
+	tl, err := cr.Timeline(bg)
+	if err != nil {
+		return fmt.Errorf("after the rollout the control room does not answer (was the sandbox removed?): %w", err)
+	}
+	st := sandbox.RolloutFromTimeline(tl)
+	if st.Finished.IsZero() {
+		if st.Shipped {
+			fmt.Fprintln(w, "v2.4.0 was already deployed by hand; the pipeline had nothing to do.")
+			return nil
+		}
+		return fmt.Errorf("v2.4.0 did not ship (log: %s)", ro.log)
+	}
+	ro.shipped = true
 	if len(o.Settings.Faults) == 0 {
 		fmt.Fprintln(w, "v2.4.0 shipped with no faults enabled.")
 		return nil
 	}
 	now, err := sandbox.WaitSpike(ctx, cr, 0.05, 15*time.Second, o.Wait)
+	if ctx.Err() != nil {
+		return ro.interrupted(w, name)
+	}
 	if err != nil {
 		fmt.Fprintln(w, "warning: "+err.Error())
 	}
 	// Let the plateau settle so the page shows it, not the ramp.
 	select {
 	case <-ctx.Done():
+		return ro.interrupted(w, name)
 	case <-time.After(10 * time.Second):
 	}
 	if s, err := cr.Status(ctx, 15*time.Second); err == nil {
 		now = s
 	}
-	printPage(o.IO.Out, name, at, before, now)
+	printPage(o.IO.Out, name, st.Started, before, now)
 	return nil
 }
 
@@ -186,10 +220,7 @@ func clampWindow(d time.Duration) time.Duration {
 }
 
 func printWhere(w io.Writer, name string, ep sandbox.Endpoints) {
-	flag := ""
-	if name != sandbox.DefaultName {
-		flag = " --name " + name
-	}
+	flag := nameFlag(name)
 	fmt.Fprintf(w, "\nSandbox %q is up.\n", name)
 	fmt.Fprintf(w, "  Shop (gateway):   %s   e.g. curl %s/api/catalog\n", ep.Gateway, ep.Gateway)
 	fmt.Fprintf(w, "  Control room:     %s\n", ep.Control)

@@ -58,12 +58,19 @@ func renderWatch(ctx context.Context, cr *sandbox.ControlRoom, window time.Durat
 	_ = cr.Get(ctx, "/api/series", &series)
 	evs, _ := cr.Timeline(ctx)
 	var b bytes.Buffer
+	rollout := rolloutLine(sandbox.RolloutFromTimeline(evs), time.Now(), s.Name)
 	chartH := height - 19
+	if rollout != "" {
+		chartH--
+	}
 	if chartH < 5 {
 		chartH = 5
 	}
 	b.WriteString(RenderChart(series, evs, width, chartH))
 	PrintCompactStatus(&b, s)
+	if rollout != "" {
+		b.WriteString(rollout + "\n")
+	}
 	return b.String(), nil
 }
 

@@ -4,11 +4,20 @@ import (
 	"flag"
 	"os"
 	"testing"
+
+	"github.com/sandbox-labs/sandbox/sandbox/cli"
 )
 
 // TestMain sets how many sandboxes run side by side (E2E_PARALLEL, default 2): each costs about a third of a
 // core at 20 rps, and more than two on a 2-core machine skews the latency the grader judges.
+//
+// It also lets this test binary stand in for the sandbox command when the CLI starts itself again detached
+// (the v2.4.0 rollout pipeline that `up` schedules): such a process runs the CLI with its arguments, not tests.
 func TestMain(m *testing.M) {
+	if cli.IsDetached() {
+		os.Exit(cli.Main(os.Args[1:]))
+	}
+	cli.CanReexec = true
 	flag.Parse()
 	if f := flag.Lookup("test.parallel"); f != nil && !isSet("test.parallel") {
 		p := os.Getenv("E2E_PARALLEL")

@@ -154,6 +154,25 @@ func (g *grader) feedback(card []AreaScore) (strengths, improvements []string) {
 	if !g.lost && !g.trapped && len(ev.Changes) == 0 {
 		s = append(s, candidate{15, "Made nothing worse: no destructive change, no down migration."})
 	}
+	// The card asks for three strengths every time: these are true of most runs and rank below the rest.
+	if len(ev.Hints) == 0 {
+		s = append(s, candidate{8, fmt.Sprintf("Took no hints: every point is the team's own (each hint costs %d).", g.th.HintPenalty)})
+	}
+	if len(ev.Looks) > 0 {
+		a := ev.Looks[0]
+		s = append(s, candidate{7, fmt.Sprintf("Went to the live system for evidence: %s at %s.", a.What, ev.rel(a.At))})
+	}
+	if !g.lost {
+		s = append(s, candidate{6, "Every order and payment the shop held survived the incident: no data lost."})
+	}
+	if len(ev.Changes) > 0 {
+		s = append(s, candidate{5, fmt.Sprintf("Acted: %d change(s) to the live system, the first %s at %s.",
+			len(ev.Changes), ev.Changes[0].What, ev.rel(ev.Changes[0].At))})
+	}
+	if c, ok := g.checks[CheckRecordIntact]; ok && c.Passed {
+		s = append(s, candidate{2, "Left a record the postmortem can trust: every event on the control room's hash chain."})
+	}
+	s = append(s, candidate{1, "Saw the incident through to a graded end state."})
 
 	// improvements
 	if g.trapped {

@@ -366,8 +366,8 @@ func TestReferencePaths(t *testing.T) {
 			if n := len(res.Resources); n < 2 || n > 3 {
 				t.Errorf("resources = %d, want 2-3", n)
 			}
-			if len(res.Strengths) == 0 {
-				t.Errorf("no strengths")
+			if len(res.Strengths) != 3 {
+				t.Errorf("strengths = %d, want exactly 3 (the card): %v", len(res.Strengths), res.Strengths)
 			}
 			if testing.Verbose() {
 				var b strings.Builder

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,14 @@ func upIncident(t *testing.T, e *sandbox.Engine, prefix string, extra ...string)
 	out := mustCLI(t, args...)
 	if !strings.Contains(out, "What do you do first?") {
 		t.Fatalf("up did not print the page:\n%s", out)
+	}
+	// The page is printed even when the wait for the spike times out: the observer's record says it happened.
+	var tl []status.Event
+	if err := json.Unmarshal([]byte(mustCLI(t, "timeline", "--output", "json", "--name", name)), &tl); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(tl, func(e status.Event) bool { return e.Kind == status.EventSpikeStart && e.Actor == "observed" }) {
+		t.Fatalf("up printed the page but the control room observed no spike: %+v", tl)
 	}
 	return name
 }

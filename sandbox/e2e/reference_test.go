@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sandbox-labs/sandbox/sandbox/grade"
 	"github.com/sandbox-labs/sandbox/services/status"
 )
 
@@ -53,32 +55,71 @@ func (g gradeResult) rating(area string) string {
 	return ""
 }
 
-// gradeRun grades over a short SLO window (the tests' own measurement window) and returns the result and the
-// exit code.
+// gradeRun grades at the card's SLO (1% errors, p99 300 ms, or on a busy host a margin over the sandbox's own
+// pre-deploy p99: the rule a lab's grade uses) over a short window (the tests' own measurement window), and
+// returns the result and the exit code. The card's shape holds for every run.
 func gradeRun(t *testing.T, name string) (gradeResult, int) {
 	t.Helper()
-	// Three sandboxes share two cores here, so p99 is loosened; the latency figures themselves are asserted by
-	// the tests that run alone (TestIntegrationUpStatusDown, TestIntegrationIncident).
-	out, errs, code := runCLI(t, "grade", "--output", "json", "--window", "20s", "--max-p99-ms", "600", "--name", name)
+	out, errs, code := runCLI(t, "grade", "--output", "json", "--window", gradeWindow, "--yes", "--name", name)
 	var g gradeResult
 	if err := json.Unmarshal([]byte(out), &g); err != nil {
 		t.Fatalf("grade json (exit %d): %v\n%s\n%s", code, err, out, errs)
 	}
-	if len(g.Scorecard) != 4 || len(g.Improvements) != 3 || len(g.Resources) < 2 {
-		t.Errorf("scorecard shape: %d areas, %d improvements, %d resources; want 4, 3, >=2", len(g.Scorecard), len(g.Improvements), len(g.Resources))
+	if len(g.Scorecard) != 4 || len(g.Strengths) != 3 || len(g.Improvements) != 3 || len(g.Resources) < 2 || len(g.Resources) > 3 {
+		t.Errorf("scorecard shape: %d areas, %d strengths, %d improvements, %d resources; want 4, 3, 3, 2-3",
+			len(g.Scorecard), len(g.Strengths), len(g.Improvements), len(g.Resources))
 	}
-	t.Logf("grade of %s (exit %d):\n%s", name, code, out)
+	_, slo := g.check("edge_slo")
+	t.Logf("grade of %s (exit %d): %s\n%s", name, code, slo, out)
 	return g, code
 }
 
-// settle waits until a clean 20 s window has passed, so the edge SLO check sees only the end state.
+// gradeWindow is the SLO window the reference runs grade over (the default is 60 s).
+const gradeWindow = "20s"
+
+// wantFailing asserts exactly which checks failed: a run that lands right for the wrong reason fails.
+func wantFailing(t *testing.T, g gradeResult, ids ...string) {
+	t.Helper()
+	var got []string
+	for _, c := range g.Checks {
+		if !c.Passed {
+			got = append(got, c.ID)
+		}
+	}
+	slices.Sort(got)
+	want := slices.Clone(ids)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("failing checks %v, want %v: %+v", got, want, g.Checks)
+	}
+}
+
+// afterChange waits until a full grade window holds only traffic from after a change made at changedAt, so
+// the grade judges the change and not the incident before it.
+func afterChange(t *testing.T, name string, changedAt time.Time) {
+	t.Helper()
+	w, _ := time.ParseDuration(gradeWindow)
+	waitStatus(t, name, gradeWindow, 2*time.Minute, "a grade window after the change", func(s status.Snapshot) bool {
+		return s.At.Sub(changedAt) > w+2*time.Second
+	})
+}
+
+// settle waits until a clean window has passed, so the edge SLO check sees only the end state: errors under
+// half the SLO and p99 back under the limit the grade applies (the SLO, or near this sandbox's own baseline
+// on a busy host). A fix that does not bring p99 back near the baseline never settles.
 func settle(t *testing.T, name string) {
 	t.Helper()
 	waitRecovered(t, name)
-	// Cleaner than the SLO, so the grade's own window (a few seconds later) is clean too.
-	waitStatus(t, name, "20s", 2*time.Minute, "a clean 20 s window", func(s status.Snapshot) bool {
-		return s.WindowS >= 19 && s.Edge.ErrorRate < 0.005 && s.Edge.P99Ms < 500 && s.Edge.Requests > 200
+	th := grade.DefaultThresholds()
+	s := waitStatus(t, name, gradeWindow, 3*time.Minute, "a clean grade window, p99 near the baseline", func(s status.Snapshot) bool {
+		limit, _ := grade.P99Limit(s.Baseline, th)
+		return s.WindowS >= 19 && s.Edge.ErrorRate < th.MaxErrorRate/2 && s.Edge.P99Ms < limit*0.9 && s.Edge.Requests > 200
 	})
+	if s.Baseline == nil {
+		t.Errorf("no pre-deploy baseline measured")
+	} else {
+		t.Logf("settled: p99 %.0f ms, pre-deploy baseline %.0f ms, errors %.2f%%", s.Edge.P99Ms, s.Baseline.P99Ms, s.Edge.ErrorRate*100)
+	}
 }
 
 func wantPassed(t *testing.T, g gradeResult, code int) {
@@ -95,24 +136,25 @@ func wantNotPassed(t *testing.T, g gradeResult, code int) {
 	}
 }
 
+// brokenByV240 are the checks v2.4.0 fails on seed 0 (saved_card is the broken payment path).
+var brokenByV240 = []string{"edge_slo", "probe_checkout_no_code", "probe_checkout_with_code", "probe_payment"}
+
 func TestIntegrationReferenceDoNothing(t *testing.T) {
 	name := startIncident(t, "nothing")
 	g, code := gradeRun(t, name)
 	wantNotPassed(t, g, code)
-	if ok, d := g.check("edge_slo"); ok {
-		t.Errorf("edge_slo passed during the incident: %s", d)
-	}
+	wantFailing(t, g, brokenByV240...)
 }
 
 func TestIntegrationReferenceFlagOffOnly(t *testing.T) {
 	name := startIncident(t, "flagoff")
 	mustCLI(t, "flags", "set", "discount_codes", "off", "--name", name)
-	waitStatus(t, name, "15s", time.Minute, "flag off seen", func(s status.Snapshot) bool { return len(s.Flags) > 0 && !s.Flags[0].Enabled })
+	off := waitStatus(t, name, "15s", time.Minute, "flag off seen", func(s status.Snapshot) bool { return len(s.Flags) > 0 && !s.Flags[0].Enabled })
+	afterChange(t, name, off.At) // judge only traffic after the flip
 	g, code := gradeRun(t, name)
 	wantNotPassed(t, g, code)
-	if ok, d := g.check("probe_checkout_no_code"); ok {
-		t.Errorf("checkout without a code passed with only the flag off: %s", d)
-	}
+	// The flag gates only the UI: checkout without a code still fails, and so does everything else.
+	wantFailing(t, g, brokenByV240...)
 }
 
 // The novice run is the naive full rollback with no look first: the trap, named, and Novice everywhere.
@@ -124,7 +166,7 @@ func TestIntegrationReferenceNaiveRollback(t *testing.T) {
 	})
 	mustCLI(t, "answer", "--process", "add more tests", "--name", name)
 	// check shows the failure and what a client gets, never the cause: it is safe before the attempt ends.
-	out, errs, code := runCLI(t, "check", "--window", "20s", "--max-p99-ms", "600", "--name", name)
+	out, errs, code := runCLI(t, "check", "--window", gradeWindow, "--name", name)
 	if code != 1 || !strings.Contains(out, "FAIL  schema_compatible") || !strings.Contains(out, "23502") {
 		t.Errorf("check during the trap: exit %d, want 1 with schema_compatible failing and the 23502 error text:\n%s\n%s", code, out, errs)
 	}
@@ -136,6 +178,7 @@ func TestIntegrationReferenceNaiveRollback(t *testing.T) {
 	}
 	g, code := gradeRun(t, name)
 	wantNotPassed(t, g, code)
+	wantFailing(t, g, "edge_slo", "probe_checkout_no_code", "probe_checkout_with_code", "probe_order", "schema_compatible")
 	if ok, d := g.check("schema_compatible"); ok || !strings.Contains(strings.ToUpper(d), "TRAP") {
 		t.Errorf("schema_compatible = %v %q; want it failed naming the rollback trap", ok, d)
 	}
@@ -171,6 +214,7 @@ func TestIntegrationReferenceSetDefaultThenRollback(t *testing.T) {
 	settle(t, name)
 	g, code := gradeRun(t, name)
 	wantPassed(t, g, code)
+	wantFailing(t, g)
 }
 
 func TestIntegrationReferenceTargetedRollback(t *testing.T) {
@@ -180,6 +224,7 @@ func TestIntegrationReferenceTargetedRollback(t *testing.T) {
 	settle(t, name)
 	g, code := gradeRun(t, name)
 	wantPassed(t, g, code)
+	wantFailing(t, g)
 	s := statusJSON(t, name, "10s")
 	if v := strings.Join(service(s, "orders").Versions, ","); v != "v2.4.0" {
 		t.Errorf("orders %s, want it kept on v2.4.0", v)
@@ -193,17 +238,20 @@ func TestIntegrationReferenceFixForward(t *testing.T) {
 	settle(t, name)
 	g, code := gradeRun(t, name)
 	wantPassed(t, g, code)
+	wantFailing(t, g)
 }
 
 func TestIntegrationReferenceFixForwardDecoy(t *testing.T) {
 	name := startIncident(t, "decoy")
 	mustCLI(t, "release", "create", "v2.4.1", "--from", "v2.4.0", "--patch", "checkout-flag-default-off", "--patch", "payments-retry-charge", "--name", name)
 	mustCLI(t, "deploy", "all", "v2.4.1", "--name", name)
-	waitStatus(t, name, "15s", time.Minute, "decoy release live", func(s status.Snapshot) bool {
+	live := waitStatus(t, name, "15s", time.Minute, "decoy release live", func(s status.Snapshot) bool {
 		return strings.Join(service(s, "checkout").Versions, ",") == "v2.4.1" && strings.Join(service(s, "payments").Versions, ",") == "v2.4.1"
 	})
+	afterChange(t, name, live.At) // only the decoys' own traffic: had they fixed anything, it would show
 	g, code := gradeRun(t, name)
 	wantNotPassed(t, g, code)
+	wantFailing(t, g, brokenByV240...)
 }
 
 func TestIntegrationReferenceDownMigration(t *testing.T) {
@@ -221,6 +269,7 @@ func TestIntegrationReferenceDownMigration(t *testing.T) {
 		}
 	}
 	wantNotPassed(t, g, code)
+	wantFailing(t, g, "no_data_loss")
 	if r := g.rating("Rollback Execution"); r == "Expert" {
 		t.Errorf("Rollback Execution Expert despite data loss")
 	}
@@ -252,11 +301,12 @@ func TestIntegrationReferenceExpert(t *testing.T) {
 		mustCLI(t, append(append([]string{"answer"}, a...), "--name", name)...)
 	}
 	settle(t, name)
-	if out, errs, code := runCLI(t, "check", "--window", "20s", "--max-p99-ms", "600", "--name", name); code != 0 {
+	if out, errs, code := runCLI(t, "check", "--window", gradeWindow, "--name", name); code != 0 {
 		t.Errorf("check after the fix: exit %d, want 0:\n%s\n%s", code, out, errs)
 	}
 	g, code := gradeRun(t, name)
 	wantPassed(t, g, code)
+	wantFailing(t, g)
 	for _, area := range []string{"Triage Speed", "Rollback Execution", "Root Cause Analysis", "Process Improvement"} {
 		if r := g.rating(area); r != "Expert" {
 			t.Errorf("%s: %s, want Expert", area, r)

@@ -10,8 +10,8 @@ import (
 // The pre-deploy baseline is re-measured every tick over BaselineWindow until something deploys, then kept.
 const (
 	BaselineWindow      = 60 * time.Second
-	minBaselineCoverage = 30 * time.Second // a shorter window (just started) is not a baseline yet
-	minBaselineRequests = 200
+	minBaselineCoverage = 15 * time.Second // a shorter window (just started) is not a baseline yet
+	minBaselineRequests = 150
 )
 
 // deployKinds freeze the baseline: the shop is about to change, or has.

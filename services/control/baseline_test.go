@@ -21,9 +21,9 @@ func TestBaselineMeasuredBeforeTheDeployAndKept(t *testing.T) {
 			h.tick()
 		}
 	}
-	tickFor(20*time.Second, 0.2)
+	tickFor(10*time.Second, 0.2)
 	if b := h.c.Status(time.Minute).Baseline; b != nil {
-		t.Fatalf("baseline after 20 s: %+v; want none until the window covers %s", b, minBaselineCoverage)
+		t.Fatalf("baseline after 10 s: %+v; want none until the window covers %s", b, minBaselineCoverage)
 	}
 	tickFor(60*time.Second, 0.2)
 	b := h.c.Status(time.Minute).Baseline

@@ -1,12 +1,17 @@
 package e2e
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/go-connections/nat"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sandbox-labs/sandbox/sandbox"
+	"github.com/sandbox-labs/sandbox/sandbox/grade"
 	"github.com/sandbox-labs/sandbox/services/status"
 )
 
@@ -52,6 +57,44 @@ func TestIntegrationUpStatusDown(t *testing.T) {
 		if !strings.Contains(table, want) {
 			t.Errorf("status table lacks %q:\n%s", want, table)
 		}
+	}
+
+	// A container posing as the sandbox's gateway (its labels, the real gateway's image, a published port) is
+	// not trusted: Endpoints names it and keeps the real gateway.
+	before, err := e.Endpoints(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gws, err := e.Instances(t.Context(), name, "gateway")
+	if err != nil || len(gws) == 0 {
+		t.Fatalf("gateway instances %v %v", gws, err)
+	}
+	genuine, err := e.ContainerInspect(t.Context(), gws[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake, err := e.ContainerCreate(t.Context(), &container.Config{Image: genuine.Config.Image, Env: genuine.Config.Env,
+		Labels: map[string]string{sandbox.LabelManaged: "true", sandbox.LabelName: name, sandbox.LabelService: "gateway"},
+		ExposedPorts: nat.PortSet{"8080/tcp": {}}},
+		&container.HostConfig{PortBindings: nat.PortMap{"8080/tcp": {{HostIP: "127.0.0.1"}}}}, nil, nil, name+"-gateway-lookalike")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ContainerStart(t.Context(), fake.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := e.Endpoints(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Gateway != before.Gateway || !slices.ContainsFunc(after.Untrusted, func(u string) bool { return strings.Contains(u, "lookalike") }) {
+		t.Errorf("with a look-alike gateway: gateway %s (was %s), untrusted %v", after.Gateway, before.Gateway, after.Untrusted)
+	}
+	if c := grade.TrustedContainers(after.Secret, after.Untrusted); c.Passed || !strings.Contains(c.Detail, "lookalike") {
+		t.Errorf("trust check with a look-alike: %+v", c)
+	}
+	if err := e.ContainerRemove(t.Context(), fake.ID, container.RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
 	}
 
 	// No incident shipped, so there is nothing to grade: exit 2 and why, never a pass.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -177,6 +178,20 @@ func TestFlagLeakFailsRequestsWithoutCode(t *testing.T) {
 	}
 	if st, _ := logs[0].ContextMap()["stack"].(string); !strings.Contains(st, "checkout.(*Service).validateDiscount") {
 		t.Fatalf("stack does not name validateDiscount:\n%s", st)
+	}
+	// A real service's error line: message, caller, stack, request id; nothing it could not know about
+	// itself (the PR that broke it, a fault id).
+	for _, l := range logs {
+		ctx := l.ContextMap()
+		if _, ok := ctx["request_id"]; !ok {
+			t.Errorf("error line has no request_id: %v", ctx)
+		}
+		for k, v := range ctx {
+			text := fmt.Sprint(v)
+			if k == "pr" || k == "fault" || strings.Contains(text, "892") || strings.Contains(text, "flag-leak") {
+				t.Errorf("error line carries the answer: %s=%v", k, v)
+			}
+		}
 	}
 	if f.validations("error") != 2 {
 		t.Fatalf("checkout_discount_validations_total{result=error} = %v", f.validations("error"))

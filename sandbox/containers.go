@@ -24,6 +24,9 @@ import (
 const (
 	serviceMemory  = 128 << 20
 	postgresMemory = 512 << 20
+	// Process (thread) limits: a Go service runs a few dozen threads, Postgres a process per connection.
+	servicePids  = 256
+	postgresPids = 512
 )
 
 // LabelPrevious on a container names the release it replaced, so `rollback` needs no state file;
@@ -113,14 +116,22 @@ func (e *Engine) StartContainer(ctx context.Context, s ContainerSpec) (string, e
 	cfg := &container.Config{Image: s.Image, Env: env, Labels: labels, Cmd: s.Cmd, Healthcheck: s.Health}
 	stop := 12
 	cfg.StopTimeout = &stop
+	pids := int64(servicePids)
 	hc := &container.HostConfig{
 		NetworkMode: container.NetworkMode(NetworkName(s.Name)),
-		Resources:   container.Resources{Memory: serviceMemory},
+		Resources:   container.Resources{Memory: serviceMemory, PidsLimit: &pids},
 		SecurityOpt: []string{"no-new-privileges"},
+		// A container that dies on its own (a crash, the OOM killer, kill -9) comes back, as on a real
+		// platform; one stopped on purpose (docker stop, the pipeline's drain) stays stopped.
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyOnFailure},
 	}
 	if s.Root {
 		hc.Resources.Memory = postgresMemory
+		pids = postgresPids
 		hc.ShmSize = 128 << 20
+		// Only what the entrypoints need to take over the data dir and drop to the postgres user.
+		hc.CapDrop = []string{"ALL"}
+		hc.CapAdd = []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"}
 	} else {
 		hc.ReadonlyRootfs = true
 		hc.CapDrop = []string{"ALL"}

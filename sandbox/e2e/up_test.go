@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -130,6 +132,36 @@ func TestIntegrationUpStatusDown(t *testing.T) {
 	}
 	_ = tx.Rollback(t.Context())
 	locker.Close(t.Context())
+
+	// A shop service that crashes (kill -9 of its process, as the OOM killer would) comes back by itself.
+	if os.Geteuid() == 0 {
+		orders, err := e.Instances(t.Context(), name, "orders")
+		if err != nil || len(orders) != 1 {
+			t.Fatalf("orders instances %v %v", orders, err)
+		}
+		in, err := e.ContainerInspect(t.Context(), orders[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		if err := syscall.Kill(in.State.Pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			in, err = e.ContainerInspect(t.Context(), orders[0].ID)
+			if err == nil && in.RestartCount > 0 && in.State.Running && in.State.Health != nil && in.State.Health.Status == "healthy" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("orders not back within 90 s of kill -9: %+v", in.State)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		t.Logf("orders back and healthy %s after kill -9 (restarts %d)", time.Since(killed).Round(100*time.Millisecond), in.RestartCount)
+	} else {
+		t.Log("kill -9 of a shop service not tried: needs root to signal the container's process")
+	}
 
 	mustCLI(t, "down", "--name", name)
 	if n := leftovers(t, e, name); n != 0 {

@@ -76,7 +76,7 @@ func TestIntegrationUpStatusDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	fake, err := e.ContainerCreate(t.Context(), &container.Config{Image: genuine.Config.Image, Env: genuine.Config.Env,
-		Labels: map[string]string{sandbox.LabelManaged: "true", sandbox.LabelName: name, sandbox.LabelService: "gateway"},
+		Labels:       map[string]string{sandbox.LabelManaged: "true", sandbox.LabelName: name, sandbox.LabelService: "gateway"},
 		ExposedPorts: nat.PortSet{"8080/tcp": {}}},
 		&container.HostConfig{PortBindings: nat.PortMap{"8080/tcp": {{HostIP: "127.0.0.1"}}}}, nil, nil, name+"-gateway-lookalike")
 	if err != nil {

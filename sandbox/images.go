@@ -5,14 +5,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/go-connections/nat"
 
@@ -199,4 +202,29 @@ func (e *Engine) Releases(ctx context.Context, name string) (map[string]release.
 		}
 	}
 	return out, nil
+}
+
+// RemoveReleaseImages removes the fix-forward release images a sandbox's trainee cut (every version but the
+// scenario's own v2.3.0 and v2.4.0), so the next attempt under the same name neither finds the last team's
+// fix nor is refused its own v2.4.1. An empty name means every sandbox. It returns how many it removed.
+func (e *Engine) RemoveReleaseImages(ctx context.Context, name string) (int, error) {
+	imgs, err := e.ImageList(ctx, image.ListOptions{Filters: NameFilter(name)})
+	if err != nil {
+		return 0, fmt.Errorf("list images: %w", err)
+	}
+	base := []string{release.V230().Version, release.V240(nil, 0).Version}
+	n := 0
+	var errs []error
+	for _, im := range imgs {
+		v := im.Labels[LabelVersion]
+		if v == "" || slices.Contains(base, v) {
+			continue
+		}
+		if _, err := e.ImageRemove(ctx, im.ID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove image %s (%s): %w", shortID(im.ID), v, err))
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
 }

@@ -239,6 +239,12 @@ func TestIntegrationReferenceFixForward(t *testing.T) {
 	g, code := gradeRun(t, name)
 	wantPassed(t, g, code)
 	wantFailing(t, g)
+	// down takes the team's fix with it: the next attempt under this name starts without a v2.4.1.
+	mustCLI(t, "down", "--name", name)
+	e := requireEngine(t)
+	if rels, err := e.Releases(t.Context(), name); err != nil || len(rels) != 0 {
+		t.Errorf("release images left after down: %v %v", rels, err)
+	}
 }
 
 func TestIntegrationReferenceFixForwardDecoy(t *testing.T) {

@@ -86,21 +86,26 @@ func TestEnsureDecisionOrder(t *testing.T) {
 		{
 			name: "pulled", pullable: []string{DefaultRef},
 			want:      DefaultRef,
+			wantCalls: []string{"inspect " + DefaultRef, "inspect " + LocalRef, "pull " + DefaultRef, "inspect " + DefaultRef},
+		},
+		{
+			name: "local build present: used without a pull attempt", images: []string{LocalRef},
+			want:      LocalRef,
+			wantCalls: []string{"inspect " + DefaultRef, "inspect " + LocalRef},
+		},
+		{
+			name: "official image asked for by name is pulled even with a local build", ref: DefaultRef,
+			images: []string{LocalRef}, pullable: []string{DefaultRef}, want: DefaultRef,
 			wantCalls: []string{"inspect " + DefaultRef, "pull " + DefaultRef, "inspect " + DefaultRef},
 		},
 		{
-			name: "pull fails, local build present", images: []string{LocalRef},
-			want:      LocalRef,
-			wantCalls: []string{"inspect " + DefaultRef, "pull " + DefaultRef, "inspect " + LocalRef},
-		},
-		{
 			name: "pull fails, build", want: LocalRef, wantBuild: 1,
-			wantCalls: []string{"inspect " + DefaultRef, "pull " + DefaultRef, "inspect " + LocalRef},
+			wantCalls: []string{"inspect " + DefaultRef, "inspect " + LocalRef, "pull " + DefaultRef, "inspect " + LocalRef},
 		},
 		{
 			name: "pull stream error counts as failure", pullErr: "manifest unknown",
 			want: LocalRef, wantBuild: 1,
-			wantCalls: []string{"inspect " + DefaultRef, "pull " + DefaultRef, "inspect " + LocalRef},
+			wantCalls: []string{"inspect " + DefaultRef, "inspect " + LocalRef, "pull " + DefaultRef, "inspect " + LocalRef},
 		},
 		{
 			name: "build fails", buildErr: errors.New("debootstrap not found"),
@@ -113,7 +118,7 @@ func TestEnsureDecisionOrder(t *testing.T) {
 		{
 			name: "local build from an older recipe is rebuilt", images: []string{LocalRef}, stale: true,
 			want: LocalRef, wantBuild: 1,
-			wantCalls: []string{"inspect " + DefaultRef, "pull " + DefaultRef, "inspect " + LocalRef},
+			wantCalls: []string{"inspect " + DefaultRef, "inspect " + LocalRef, "pull " + DefaultRef, "inspect " + LocalRef},
 		},
 		{
 			name: "older local build is kept when a rebuild fails", images: []string{LocalRef}, stale: true,

@@ -42,8 +42,8 @@ type builder func(ctx context.Context, cli client.APIClient, progress func(strin
 
 // Ensure returns a Postgres image reference that exists on the engine.
 // ref is the caller's choice ("" = EnvImage, else DefaultRef). Order: ref
-// present locally; ref pulled; LocalRef present and built by this recipe;
-// LocalRef (re)built.
+// present locally; when nobody chose a ref, LocalRef present and built by
+// this recipe; ref pulled; LocalRef present and current; LocalRef (re)built.
 func Ensure(ctx context.Context, cli client.APIClient, ref string, progress func(step string)) (imageRef string, err error) {
 	return ensure(ctx, cli, ref, progress, BuildLocal)
 }
@@ -63,6 +63,7 @@ func ensure(ctx context.Context, cli client.APIClient, ref string, progress func
 	if progress == nil {
 		progress = func(string) {}
 	}
+	defaulted := ref == "" && os.Getenv(EnvImage) == ""
 	ref = ResolveRef(ref)
 
 	if ref != LocalRef {
@@ -71,6 +72,16 @@ func ensure(ctx context.Context, cli client.APIClient, ref string, progress func
 		} else if present {
 			progress(fmt.Sprintf("postgres image %s: present", ref))
 			return ref, nil
+		}
+		// Nobody asked for the official image by name and the local build is here: no pull attempt first
+		// (on an air-gapped machine that is a DNS timeout on every up).
+		if defaulted {
+			if _, current, err := localImage(ctx, cli); err != nil {
+				return "", err
+			} else if current {
+				progress(fmt.Sprintf("postgres image %s: present (--postgres-image %s tries the official image)", LocalRef, DefaultRef))
+				return LocalRef, nil
+			}
 		}
 
 		progress(fmt.Sprintf("postgres image %s: not present, pulling", ref))

@@ -114,6 +114,12 @@ func TestDeployFailsFastWhenTheNewContainerExits(t *testing.T) {
 	}{
 		// exit 0: the on-failure policy leaves it exited.
 		{"exits cleanly", script{exits: true, logs: "nothing to serve\n"}, []string{"exited (code 0)"}},
+		// A crash: the on-failure policy restarts it, so the engine says "restarting", never "exited".
+		{"crashes and is restarting", script{exits: true, exitCode: 2, logs: "panic: payment-sdk 4.0: nil client\n"},
+			[]string{"exited (code 2)", "restart"}},
+		// A crash between two polls: already back up, "starting" again, with a restart count.
+		{"crashed and was restarted", script{restarted: true, logs: "panic: payment-sdk 4.0: nil client\n"},
+			[]string{"exited", "restart"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f, e, _ := newFakeSandbox(t)

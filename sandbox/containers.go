@@ -162,7 +162,9 @@ func (e *Engine) StartContainer(ctx context.Context, s ContainerSpec) (string, e
 	return resp.ID, nil
 }
 
-// WaitHealthy polls the container's health until healthy, failing fast if it exits or turns unhealthy.
+// WaitHealthy polls a just-started container's health until healthy, failing fast if it exits or turns
+// unhealthy. A crash counts as an exit even though the on-failure restart policy brings the container back:
+// Docker shows it "restarting", then running and "starting" again, so waiting would only run out the timeout.
 func (e *Engine) WaitHealthy(ctx context.Context, id string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -174,6 +176,10 @@ func (e *Engine) WaitHealthy(ctx context.Context, id string, timeout time.Durati
 		st := ins.State
 		switch {
 		case st == nil:
+		case st.Restarting:
+			return fmt.Errorf("container %s exited (code %d) and is being restarted: %s", strings.TrimPrefix(ins.Name, "/"), st.ExitCode, e.tailLogs(id, 15))
+		case ins.RestartCount > 0:
+			return fmt.Errorf("container %s exited and was restarted %d time(s): %s", strings.TrimPrefix(ins.Name, "/"), ins.RestartCount, e.tailLogs(id, 15))
 		case !st.Running && (st.Status == "exited" || st.Status == "dead"):
 			return fmt.Errorf("container %s exited (code %d): %s", strings.TrimPrefix(ins.Name, "/"), st.ExitCode, e.tailLogs(id, 15))
 		case st.Health == nil && st.Running:

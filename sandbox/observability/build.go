@@ -25,7 +25,7 @@ func buildLocal(ctx context.Context, cli client.APIClient, progress func(string)
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("debootstrap needs root: run as root once to build %s, or make %s available", LocalPrometheusRef, DefaultPrometheusRef)
 	}
-	bin, err := rootfs.FindDebootstrap(LocalPrometheusRef)
+	bin, err := rootfs.EnsureDebootstrap(ctx, LocalPrometheusRef, progress)
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func BuildLocal(ctx context.Context, cli client.APIClient, progress func(step st
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("debootstrap needs root: run as root once to build %s, or make %s (or the image named by %s) available", LocalRef, DefaultRef, EnvImage)
 	}
-	debootstrap, err := rootfs.FindDebootstrap(LocalRef)
+	debootstrap, err := rootfs.EnsureDebootstrap(ctx, LocalRef, progress)
 	if err != nil {
 		return err
 	}

@@ -37,18 +37,73 @@ const heartbeat = 15 * time.Second
 // mntDetach is MNT_DETACH, spelled out because syscall names it only on Linux.
 const mntDetach = 0x2
 
+// sbinDebootstrap are looked at besides PATH: sbin is often missing from PATH outside a root login shell.
+var sbinDebootstrap = []string{"/usr/sbin/debootstrap", "/sbin/debootstrap"}
+
 // FindDebootstrap locates the debootstrap binary; what names the image in the error.
 func FindDebootstrap(what string) (string, error) {
 	if p, err := exec.LookPath("debootstrap"); err == nil {
 		return p, nil
 	}
-	// sbin is often missing from PATH outside a root login shell.
-	for _, p := range []string{"/usr/sbin/debootstrap", "/sbin/debootstrap"} {
+	for _, p := range sbinDebootstrap {
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
 		}
 	}
 	return "", fmt.Errorf("debootstrap not found: install it with `apt-get install debootstrap` to build %s", what)
+}
+
+// aptInstall installs Debian packages; a variable so a test can stand in for apt-get.
+var aptInstall = func(ctx context.Context, progress func(string), pkgs ...string) error {
+	run := func(args ...string) error {
+		cmd := exec.CommandContext(ctx, "apt-get", args...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("apt-get %s: %w: %s", strings.Join(args, " "), err, lastLines(string(out), 5))
+		}
+		return nil
+	}
+	progress("apt-get update")
+	if err := run("update", "-qq"); err != nil {
+		return err
+	}
+	progress("apt-get install " + strings.Join(pkgs, " "))
+	return run(append([]string{"install", "-y", "-qq"}, pkgs...)...)
+}
+
+// canApt reports whether packages can be installed here: root on a system with apt-get.
+var canApt = func() bool {
+	_, err := exec.LookPath("apt-get")
+	return err == nil && os.Geteuid() == 0
+}
+
+// EnsureDebootstrap finds debootstrap, and where it is missing and this is root on Debian or Ubuntu, installs
+// it with apt-get first, saying so, so `sandbox up` on a fresh machine needs no step by hand. Elsewhere the
+// error names the one command to run.
+func EnsureDebootstrap(ctx context.Context, what string, progress func(string)) (string, error) {
+	if progress == nil {
+		progress = func(string) {}
+	}
+	if p, err := FindDebootstrap(what); err == nil {
+		return p, nil
+	}
+	if !canApt() {
+		return "", fmt.Errorf("debootstrap not found: install it with `sudo apt-get install debootstrap` "+
+			"(or your system's package manager) to build %s", what)
+	}
+	progress(fmt.Sprintf("debootstrap not found: installing it with apt-get to build %s", what))
+	if err := aptInstall(ctx, progress, "debootstrap"); err != nil {
+		return "", fmt.Errorf("install debootstrap: %w", err)
+	}
+	return FindDebootstrap(what)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // Debootstrap runs a minbase debootstrap of Suite into rootfs with the include packages, reporting progress

@@ -90,6 +90,7 @@ type Controller struct {
 	watchMeta  dbstate.WatchMeta // the watch's persisted part as of the last Tick
 	scenario   Scenario
 	baseline   *status.Baseline
+	compacted  time.Time // when the series was last downsampled
 	start      time.Time
 	ringSaved  time.Time
 }
@@ -173,6 +174,7 @@ func New(opts Options) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.points, c.compacted = downsample(c.points, opts.Now().Add(-FullResolution)), opts.Now()
 	if c.series, err = openJSONLines(c.path("series.jsonl")); err != nil {
 		return nil, err
 	}
@@ -334,6 +336,9 @@ func (c *Controller) Tick(ctx context.Context) {
 		c.points = append(c.points, pt)
 		if err := c.series.Append(pt, false); err != nil {
 			c.opts.Log.Error("persist series", zap.Error(err))
+		}
+		if now.Sub(c.compacted) >= compactEvery {
+			c.points, c.compacted = downsample(c.points, now.Add(-FullResolution)), now
 		}
 	}
 	if err := c.saveLocked(now.Sub(c.ringSaved) >= ringSaveEvery); err != nil {

@@ -61,7 +61,7 @@ type registry struct {
 	buildVer string
 }
 
-func newInstance(t *testing.T, role, version string) *instance {
+func newInstance(t testing.TB, role, version string) *instance {
 	t.Helper()
 	in := &instance{role: role, version: version}
 	in.healthy.Store(true)
@@ -149,7 +149,7 @@ func (tp *topology) discover(ctx context.Context) map[string][]string {
 }
 
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	clock *fakeClock
 	topo  *topology
 	dir   string
@@ -159,7 +159,7 @@ type harness struct {
 // testSecret is the sandbox secret the harness's control room knows the digest of.
 const testSecret = "test-secret-0123456789abcdef"
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: newClock(), topo: &topology{}, dir: t.TempDir()}
 	h.open()

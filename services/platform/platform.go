@@ -237,7 +237,9 @@ func (s *Server) Run(ctx context.Context) error {
 		w.Header().Set("X-Sandbox-Version", s.Cfg.Release.Version)
 		s.Mux.ServeHTTP(w, r)
 	})
-	srv := &http.Server{Handler: stamp, ReadHeaderTimeout: 10 * time.Second}
+	// Every phase bounded: a client that sends slowly, reads slowly or idles cannot hold a connection open.
+	srv := &http.Server{Handler: stamp, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.Log.Info("serving", zap.String("listen", s.Cfg.Listen), zap.Any("release", s.Cfg.Release))

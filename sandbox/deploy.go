@@ -26,6 +26,7 @@ type DeployOptions struct {
 	Actor    string // "pipeline" (the scripted rollout) or "cli" (the trainee)
 	Rollback bool   // a rollback: recorded as such; never touches migrations
 	Drain    time.Duration
+	LockWait time.Duration // how long to wait for another change to the sandbox to finish
 }
 
 // ServiceDeploy is what happened to one service.
@@ -80,6 +81,11 @@ func (e *Engine) Deploy(ctx context.Context, o DeployOptions, progress Progress)
 	if err != nil {
 		return res, err
 	}
+	lock, err := LockSandbox(ctx, o.Name, fmt.Sprintf("sandbox %s %s %s", verb(o.Rollback), strings.Join(o.Services, ","), rel.Version), o.LockWait)
+	if err != nil {
+		return res, err
+	}
+	defer lock.Release()
 	ep, err := e.Endpoints(ctx, o.Name)
 	if err != nil {
 		return res, err

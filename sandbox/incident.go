@@ -76,7 +76,8 @@ func (e *Engine) RolloutV240(ctx context.Context, name string, progress Progress
 	if err := cr.Post(ctx, "/api/scenario", map[string]any{"deploy_at": at, "factor": ScenarioFactor}); err != nil {
 		progress("warning: could not set the scenario clock: " + err.Error())
 	}
-	res, err := e.Deploy(ctx, DeployOptions{Name: name, Services: []string{"orders", "payments", "checkout"}, Version: "v2.4.0", Actor: "pipeline"}, progress)
+	res, err := e.Deploy(ctx, DeployOptions{Name: name, Services: []string{"orders", "payments", "checkout"}, Version: "v2.4.0", Actor: "pipeline",
+		LockWait: 2 * time.Minute}, progress) // a trainee's change in flight finishes first, as in a real pipeline
 	return at, res, err
 }
 

@@ -3,9 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sandbox-labs/sandbox/sandbox"
 )
 
 func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
@@ -114,5 +118,26 @@ func TestParseFlagValue(t *testing.T) {
 		if _, _, err := parseFlagValue(bad); err == nil {
 			t.Errorf("parseFlagValue(%q) accepted", bad)
 		}
+	}
+}
+
+// A command that changes a sandbox while another one does is refused with a distinct exit code, says who
+// holds the sandbox, and changes nothing (it stops before touching the engine).
+func TestChangingCommandsAreSerialized(t *testing.T) {
+	name := fmt.Sprintf("locktest-%d", os.Getpid())
+	held, err := sandbox.LockSandbox(context.Background(), name, "sandbox deploy all v2.4.1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
+	for _, args := range [][]string{{"flags", "set", "discount_codes", "off"}, {"sql", "ALTER TABLE orders ADD COLUMN x int"},
+		{"migrate", "down", "5"}, {"release", "create", "v2.4.1", "--from", "v2.4.0", "--revert", "892"}, {"down"}} {
+		_, stderr, code := run(t, append(args, "--name", name, "--lock-wait", "0")...)
+		if code != ExitLocked || !strings.Contains(stderr, "sandbox deploy all v2.4.1") || !strings.Contains(stderr, "--lock-wait") {
+			t.Errorf("%v while locked: exit %d, stderr %q; want %d naming the holder", args, code, stderr, ExitLocked)
+		}
+	}
+	if sqlWrites("SELECT count(*) FROM orders") || !sqlWrites("select * into t2 from orders") || !sqlWrites("UPDATE orders SET x=1") {
+		t.Error("sqlWrites misclassifies reads and writes")
 	}
 }

@@ -72,6 +72,13 @@ migrate down [<id>]   revert migration <id> and everything after it (default: th
 			if args[0] == "status" && id >= 0 {
 				return Usagef("migrate status takes no id")
 			}
+			if args[0] != "status" {
+				lock, err := lockFor(c, g, args)
+				if err != nil {
+					return err
+				}
+				defer lock.Release()
+			}
 			return migrateRun(c.Context(), streams, g.Name, args[0], id)
 		},
 	}
@@ -192,6 +199,11 @@ func NewCmdFlags(streams IO, g *Globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				lock, err := lockFor(c, g, args)
+				if err != nil {
+					return err
+				}
+				defer lock.Release()
 				return flagsSet(c.Context(), streams, g.Name, args[1], enabled, pct)
 			}
 			return Usagef("usage: sandbox flags list | sandbox flags set <flag> <on|off|percent>")
@@ -294,9 +306,29 @@ func NewCmdSQL(streams IO, g *Globals) *cobra.Command {
 			if strings.TrimSpace(args[0]) == "" {
 				return Usagef("empty SQL statement")
 			}
+			if sqlWrites(args[0]) {
+				lock, err := lockFor(c, g, args)
+				if err != nil {
+					return err
+				}
+				defer lock.Release()
+			}
 			return sqlRun(c.Context(), streams, g.Name, args[0])
 		},
 	}
+}
+
+// sqlWrites says whether a statement may change the sandbox: anything but a plain read takes the lock.
+func sqlWrites(stmt string) bool {
+	f := strings.Fields(strings.ToLower(stmt))
+	if len(f) == 0 {
+		return false
+	}
+	switch strings.TrimLeft(f[0], "(") {
+	case "select", "show", "explain", "table", "values":
+		return strings.Contains(strings.ToLower(stmt), "into ") // SELECT ... INTO writes
+	}
+	return true
 }
 
 func sqlRun(ctx context.Context, streams IO, name, stmt string) error {

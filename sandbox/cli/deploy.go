@@ -26,12 +26,13 @@ services a release changes (orders, checkout, payments).`,
 		Example: "  sandbox deploy checkout v2.3.0\n  sandbox deploy all v2.4.1",
 		Args:    exactArgs(2, "a service (or all) and a version"),
 		RunE: func(c *cobra.Command, args []string) error {
-			return deployRun(c.Context(), streams, g.Name, args[0], args[1])
+			return deployRun(c.Context(), streams, g, args[0], args[1])
 		},
 	}
 }
 
-func deployRun(ctx context.Context, streams IO, name, target, version string) error {
+func deployRun(ctx context.Context, streams IO, g *Globals, target, version string) error {
+	name := g.Name
 	if target != "all" && !sandbox.IsRole(target) {
 		return Usagef("unknown service %q; use one of: all, %s", target, strings.Join(sandbox.Roles, ", "))
 	}
@@ -54,7 +55,7 @@ func deployRun(ctx context.Context, streams IO, name, target, version string) er
 		services = slices.Clone(sandbox.ReleaseServices)
 	}
 	fmt.Fprintf(streams.ErrOut, "Deploying %s to %s\n", strings.Join(services, ", "), version)
-	res, err := e.Deploy(ctx, sandbox.DeployOptions{Name: name, Services: services, Version: version, Actor: "cli"}, progressTo(streams.ErrOut))
+	res, err := e.Deploy(ctx, sandbox.DeployOptions{Name: name, Services: services, Version: version, Actor: "cli", LockWait: g.LockWait}, progressTo(streams.ErrOut))
 	for _, m := range res.Migrations {
 		fmt.Fprintf(streams.Out, "migration %d %s %s\n", m.Version, m.Direction, m.Name)
 	}
@@ -79,12 +80,13 @@ func NewCmdRollback(streams IO, g *Globals) *cobra.Command {
 			if len(args) == 1 {
 				svc = args[0]
 			}
-			return rollbackRun(c.Context(), streams, g.Name, svc)
+			return rollbackRun(c.Context(), streams, g, svc)
 		},
 	}
 }
 
-func rollbackRun(ctx context.Context, streams IO, name, svc string) error {
+func rollbackRun(ctx context.Context, streams IO, g *Globals, svc string) error {
+	name := g.Name
 	if svc != "" && !sandbox.IsRole(svc) {
 		return Usagef("unknown service %q; use one of: %s", svc, strings.Join(sandbox.Roles, ", "))
 	}
@@ -128,7 +130,7 @@ func rollbackRun(ctx context.Context, streams IO, name, svc string) error {
 	}
 	for _, v := range order {
 		fmt.Fprintf(streams.ErrOut, "Rolling back %s to %s (code only; the schema stays as it is)\n", strings.Join(byVersion[v], ", "), v)
-		res, err := e.Deploy(ctx, sandbox.DeployOptions{Name: name, Services: byVersion[v], Version: v, Actor: "cli", Rollback: true}, progressTo(streams.ErrOut))
+		res, err := e.Deploy(ctx, sandbox.DeployOptions{Name: name, Services: byVersion[v], Version: v, Actor: "cli", Rollback: true, LockWait: g.LockWait}, progressTo(streams.ErrOut))
 		for _, s := range res.Services {
 			fmt.Fprintf(streams.Out, "%s: %s -> %s (%.1fs)\n", s.Service, s.From, s.To, s.Duration.Seconds())
 		}

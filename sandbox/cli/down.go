@@ -16,6 +16,13 @@ func NewCmdDown(streams IO, g *Globals) *cobra.Command {
 			"(v2.3.0 and v2.4.0 images stay for a fast next start)",
 		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
+			if !all {
+				lock, err := lockFor(c, g, args)
+				if err != nil {
+					return err
+				}
+				defer lock.Release()
+			}
 			return downRun(c.Context(), streams, g.Name, all, keepImages)
 		},
 	}

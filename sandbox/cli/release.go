@@ -67,6 +67,11 @@ func NewCmdRelease(streams IO, g *Globals) *cobra.Command {
 		Example: "  sandbox release create v2.4.1 --from v2.4.0 --revert 892 --patch payments-call-v4-signature\n  sandbox deploy all v2.4.1",
 		Args:    exactArgs(1, "a new version"),
 		RunE: func(c *cobra.Command, args []string) error {
+			lock, err := lockFor(c, g, args)
+			if err != nil {
+				return err
+			}
+			defer lock.Release()
 			return releaseCreateRun(c.Context(), streams, g.Name, sandbox.ReleaseSpec{Version: args[0], From: from, Revert: reverts, Patches: patchIDs})
 		},
 	}

@@ -24,6 +24,7 @@ const (
 	ExitFailed   = 1 // the operation failed (or, for grade, did not pass)
 	ExitUsage    = 2 // bad command line: nothing was changed
 	ExitNoEngine = 3
+	ExitLocked   = 4 // another command is changing the sandbox; nothing was changed
 )
 
 // IO are the streams commands write to; tests capture them.
@@ -57,7 +58,8 @@ func (e ExitError) Error() string {
 
 // Globals are flags every command shares.
 type Globals struct {
-	Name string
+	Name     string
+	LockWait time.Duration // how long a changing command waits for another change to the sandbox
 }
 
 // NewRootCmd builds the command tree.
@@ -77,6 +79,7 @@ and lets you work the incident: roll back, fix forward, and get graded on the li
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
 	root.PersistentFlags().StringVar(&g.Name, "name", envOr("SANDBOX_NAME", sandbox.DefaultName), "sandbox name (several can run side by side; env SANDBOX_NAME)")
+	root.PersistentFlags().DurationVar(&g.LockWait, "lock-wait", 15*time.Second, "how long a command that changes the sandbox waits for another one to finish (0: refuse at once)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return UsageError{fmt.Errorf("%w\nsee `%s --help`", err, c.CommandPath())}
 	})
@@ -194,6 +197,8 @@ func ExitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, sandbox.ErrNoEngine):
 		return ExitNoEngine
+	case errors.As(err, new(*sandbox.LockedError)):
+		return ExitLocked
 	case strings.HasPrefix(err.Error(), "unknown command"), strings.HasPrefix(err.Error(), "unknown flag"),
 		strings.HasPrefix(err.Error(), "unknown shorthand flag"):
 		return ExitUsage
@@ -203,6 +208,11 @@ func ExitCode(err error) int {
 
 // connect opens the engine; its error already tells the user what to do.
 func connect(ctx context.Context) (*sandbox.Engine, error) { return sandbox.Connect(ctx) }
+
+// lockFor takes the sandbox's change lock for the command c runs; release it when the change is done.
+func lockFor(c *cobra.Command, g *Globals, args []string) (*sandbox.ChangeLock, error) {
+	return sandbox.LockSandbox(c.Context(), g.Name, strings.TrimSpace(c.CommandPath()+" "+strings.Join(args, " ")), g.LockWait)
+}
 
 func progressTo(w io.Writer) sandbox.Progress {
 	return func(s string) { fmt.Fprintln(w, "  • "+s) }

@@ -115,7 +115,14 @@ func upRun(ctx context.Context, o *UpOptions) error {
 		return err
 	}
 	defer e.Close()
+	// Held while the sandbox is created: two ups of one name must not race (the loser's cleanup would
+	// remove the winner's resources). The rollout takes it again when it deploys.
+	lock, err := sandbox.LockSandbox(ctx, name, "sandbox up", o.G.LockWait)
+	if err != nil {
+		return err
+	}
 	ep, err := e.Up(ctx, sandbox.UpOptions{Name: name, Settings: o.Settings}, progressTo(w))
+	lock.Release()
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted; the partial sandbox was removed: %w", err)

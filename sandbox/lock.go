@@ -17,8 +17,9 @@ import (
 
 // ChangeLock serializes the commands that change one sandbox (deploy, rollback, migrate, flags set, release
 // create, sql that writes, up, down, the pipeline's rollout): two of them at once leave two versions behind
-// one alias. It is an flock on a file per engine and sandbox in the system's temp dir, so every user and
-// process on this host sees it, and it is released when its process ends, however it ends.
+// one alias. It is an flock on a file per engine and sandbox in the user's cache dir, released when its
+// process ends, however it ends. Per user, not in a shared /tmp: there another local user could hold or
+// pre-create the file and lock a team out of its own sandbox.
 type ChangeLock struct{ f *os.File }
 
 // LockHolder is who holds a sandbox's change lock.
@@ -48,7 +49,12 @@ func (e *LockedError) Error() string {
 }
 
 // lockDir is where the lock files live; a variable so tests use their own.
-var lockDir = filepath.Join(os.TempDir(), "sandbox-locks")
+var lockDir = func() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "sandbox", "locks")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("sandbox-locks-%d", os.Getuid()))
+}()
 
 func lockPath(name string) string {
 	sum := sha256.Sum256([]byte(os.Getenv("DOCKER_HOST"))) // one sandbox name per engine
@@ -57,11 +63,10 @@ func lockPath(name string) string {
 
 // LockSandbox takes sandbox name's change lock for command, waiting up to wait for a holder to finish.
 func LockSandbox(ctx context.Context, name, command string, wait time.Duration) (*ChangeLock, error) {
-	if err := os.MkdirAll(lockDir, 0o1777); err != nil {
+	if err := os.MkdirAll(lockDir, 0o700); err != nil {
 		return nil, fmt.Errorf("lock dir: %w", err)
 	}
-	_ = os.Chmod(lockDir, 0o1777) // MkdirAll applies the umask; every user must be able to lock
-	f, err := os.OpenFile(lockPath(name), os.O_RDWR|os.O_CREATE, 0o666)
+	f, err := os.OpenFile(lockPath(name), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock: %w", err)
 	}

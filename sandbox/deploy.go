@@ -176,13 +176,30 @@ func (e *Engine) rollService(ctx context.Context, o DeployOptions, settings Sett
 		spec.Publish = "8080/tcp"
 		spec.Mounts = map[string]string{VolumeName(o.Name, "control"): "/data"}
 	}
-	progress(fmt.Sprintf("%s: starting %s alongside %s", svc, rel.Version, orNone(sd.From)))
+	// The control room is a singleton: two on one volume would write one record with two sequence counters.
+	// It is replaced, not rolled: the old one stops (persisting its state) before the new one starts.
+	singleton := svc == "control"
+	if singleton {
+		for _, old := range olds {
+			progress(fmt.Sprintf("%s: stopping %s (%s) before %s starts on its volume", svc, old.Version, old.Name, rel.Version))
+			if err := e.StopAndRemove(context.WithoutCancel(ctx), old.ID, o.Drain); err != nil {
+				return sd, fmt.Errorf("stop %s: %w", old.Name, err)
+			}
+		}
+		olds = nil
+	} else {
+		progress(fmt.Sprintf("%s: starting %s alongside %s", svc, rel.Version, orNone(sd.From)))
+	}
 	id, err := e.StartContainer(ctx, spec)
 	if err != nil {
 		return sd, err
 	}
 	if err := e.WaitHealthy(ctx, id, 60*time.Second); err != nil {
 		_ = e.StopAndRemove(context.WithoutCancel(ctx), id, time.Second)
+		if singleton {
+			return sd, fmt.Errorf("%s %s did not become healthy and %s was stopped before it: start it again with "+
+				"`sandbox deploy %s %s --name %s`: %w", svc, rel.Version, orNone(sd.From), svc, sd.From, o.Name, err)
+		}
 		return sd, fmt.Errorf("%s %s did not become healthy; %s is still serving: %w", svc, rel.Version, orNone(sd.From), err)
 	}
 	for _, old := range olds {

@@ -285,3 +285,19 @@ func TestRollbackMarksTheNewContainerAndKeepsItsEnv(t *testing.T) {
 		t.Errorf("after the rollback: targets %v already %v err %v; want checkout already rolled back", targets, already, err)
 	}
 }
+
+// The control room is replaced, never run twice on its volume: the old one is stopped before the new starts.
+func TestDeployControlRoomIsASingleton(t *testing.T) {
+	f, e, _ := newFakeSandbox(t)
+	old := f.newest(t, "control")
+	f.scripts[ImageRef(fakeName, "control", "v2.4.0")] = script{health: []string{"starting", "healthy"}}
+	if _, err := e.Deploy(deployCtx(t), opts("v2.4.0", "control"), noProgress); err != nil {
+		t.Fatalf("Deploy control: %v", err)
+	}
+	stopAt := slices.IndexFunc(f.calls, func(c call) bool { return c.op == "stop" && c.target == old.name })
+	createAt := slices.IndexFunc(f.calls, func(c call) bool { return c.op == "create" })
+	if stopAt < 0 || createAt < 0 || stopAt > createAt {
+		t.Errorf("calls %+v: want the old control room stopped before the new one is created", f.calls)
+	}
+	wantEqual(t, "control containers", f.live("control"), "running v2.4.0")
+}

@@ -127,6 +127,11 @@ func (e *Engine) Deploy(ctx context.Context, o DeployOptions, progress Progress)
 		if err != nil {
 			return res, err
 		}
+		if svc == "control" { // a new control room, on a new published port
+			if ep, err := e.Endpoints(ctx, o.Name); err == nil && ep.Control != "" {
+				cr = ep.ControlRoom()
+			}
+		}
 	}
 	record(status.Event{Kind: status.EventDeployFinished, Service: strings.Join(o.Services, ","), To: rel.Version,
 		Detail: fmt.Sprintf("%s of %s to %s finished", verb(o.Rollback), strings.Join(o.Services, ","), rel.Version)})

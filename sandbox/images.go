@@ -173,8 +173,10 @@ func (e *Engine) EnsureRoleImage(ctx context.Context, name, role string, rel rel
 // is an exec (runc plus a process start), so the interval is a CPU budget: at 1 s, four sandboxes kept two
 // cores busy with health checks alone. 2 s keeps a rolling deploy quick (API 1.41 has no StartInterval).
 func serviceHealthcheck() *container.HealthConfig {
+	// Checked every 2 s so readiness shows fast, but judged unhealthy only after 5 misses of 5 s each: on a
+	// busy game-day host an exec of the binary can take seconds, and that is not a sick service.
 	return &container.HealthConfig{Test: []string{"CMD", "/sandbox", "healthcheck"}, Interval: 2 * time.Second,
-		Timeout: 2 * time.Second, Retries: 3, StartPeriod: 20 * time.Second}
+		Timeout: 5 * time.Second, Retries: 5, StartPeriod: 30 * time.Second}
 }
 
 // EnsureRelease builds every role's image for rel in sandbox name.

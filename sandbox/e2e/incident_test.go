@@ -38,8 +38,13 @@ func upIncident(t *testing.T, e *sandbox.Engine, prefix string, extra ...string)
 		t.Fatalf("up did not print the page:\n%s", out)
 	}
 	// The page is printed even when the wait for the spike times out: the observer's record says it happened.
-	var tl []status.Event
-	if err := json.Unmarshal([]byte(mustCLI(t, "timeline", "--output", "json", "--name", name)), &tl); err != nil {
+	// Read through the library, not `sandbox timeline`: a CLI command is recorded as the trainee's look.
+	ep, err := e.Endpoints(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err := ep.ControlRoom().Timeline(t.Context())
+	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.ContainsFunc(tl, func(e status.Event) bool { return e.Kind == status.EventSpikeStart && e.Actor == "observed" }) {

@@ -3,6 +3,8 @@ package gateway
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -197,6 +199,15 @@ func edgeError(w http.ResponseWriter, code int, marker, msg string) int {
 	return code
 }
 
+// HeaderRequestID is the request id the edge assigns when a client sent none.
+const HeaderRequestID = "X-Request-ID"
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	_, _ = crand.Read(b)
+	return hex.EncodeToString(b)
+}
+
 // serve proxies one request and returns the status code sent.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt Route) int {
 	// Noise is decided per request up front and is final: it is never retried, so the healthy share is exact.
@@ -215,6 +226,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt Route) int {
 		platform.WriteJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "body too large"})
 		return http.StatusRequestEntityTooLarge
 	}
+	// Every request carries an id through the shop, as an edge would give it: services log it on errors.
+	if r.Header.Get(HeaderRequestID) == "" {
+		r.Header.Set(HeaderRequestID, newRequestID())
+	}
+	w.Header().Set(HeaderRequestID, r.Header.Get(HeaderRequestID))
 	retryable := r.Method == http.MethodGet || r.Header.Get(headerIdempotency) != ""
 	p := rt.Rewrite + strings.TrimPrefix(r.URL.Path, rt.Family)
 	if !strings.HasPrefix(p, "/") {

@@ -21,6 +21,7 @@ type seen struct {
 	paths []string
 	body  []string
 	keys  []string
+	ids   []string
 }
 
 func (s *seen) add(r *http.Request) {
@@ -30,6 +31,20 @@ func (s *seen) add(r *http.Request) {
 	s.paths = append(s.paths, r.URL.RequestURI())
 	s.body = append(s.body, string(b))
 	s.keys = append(s.keys, r.Header.Get("Idempotency-Key"))
+	s.ids = append(s.ids, r.Header.Get(HeaderRequestID))
+}
+
+// TestEveryRequestCarriesAnID: the edge gives a request without one an id, keeps a client's own, sends it
+// upstream and back, so a service's error line can be tied to the request that hit it.
+func TestEveryRequestCarriesAnID(t *testing.T) {
+	cat, cs := upstream(t, 200)
+	_, _, edge := newGateway(t, map[string]string{"catalog": hostOf(cat)}, 0)
+	r1 := do(t, "GET", edge.URL+"/api/catalog", "", nil)
+	r2 := do(t, "GET", edge.URL+"/api/catalog", "", map[string]string{HeaderRequestID: "client-42"})
+	if len(cs.ids) != 2 || len(cs.ids[0]) != 16 || cs.ids[0] != r1.Header.Get(HeaderRequestID) || cs.ids[1] != "client-42" ||
+		r2.Header.Get(HeaderRequestID) != "client-42" {
+		t.Errorf("upstream saw ids %q; responses %q, %q", cs.ids, r1.Header.Get(HeaderRequestID), r2.Header.Get(HeaderRequestID))
+	}
 }
 
 func (s *seen) n() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.paths) }

@@ -144,6 +144,11 @@ func TestIntegrationReferenceDoNothing(t *testing.T) {
 	g, code := gradeRun(t, name)
 	wantNotPassed(t, g, code)
 	wantFailing(t, g, brokenByV240...)
+	for _, area := range []string{"Triage Speed", "Rollback Execution", "Root Cause Analysis", "Process Improvement"} {
+		if r := g.rating(area); r != "Novice" {
+			t.Errorf("%s: %s, want Novice for doing nothing", area, r)
+		}
+	}
 }
 
 func TestIntegrationReferenceFlagOffOnly(t *testing.T) {

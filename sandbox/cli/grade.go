@@ -181,7 +181,12 @@ func hintRun(ctx context.Context, streams IO, name string, f faults.Fault) error
 		return err
 	}
 	defer e.Close()
-	tl, err := cr.Timeline(ctx)
+	return nextHint(ctx, streams, cr, f)
+}
+
+// nextHint records and prints the next hint level for f that rec's timeline does not show taken yet.
+func nextHint(ctx context.Context, streams IO, rec record, f faults.Fault) error {
+	tl, err := rec.Timeline(ctx)
 	if err != nil {
 		return err
 	}
@@ -201,7 +206,7 @@ func hintRun(ctx context.Context, streams IO, name string, f faults.Fault) error
 	level := taken + 1
 	text, last, _ := faults.Hint(f.ID, level)
 	// The event names the symptom, not the fault id: the timeline is readable before the attempt ends.
-	if err := cr.Record(ctx, status.Event{Kind: status.EventHint, Actor: "trainee", Detail: fmt.Sprintf("hint %d/%d for %s", level, len(f.Hints), f.Name),
+	if err := rec.Record(ctx, status.Event{Kind: status.EventHint, Actor: "trainee", Detail: fmt.Sprintf("hint %d/%d for %s", level, len(f.Hints), f.Name),
 		Data: map[string]string{"symptom": f.Name, "level": strconv.Itoa(level)}}); err != nil {
 		return fmt.Errorf("record the hint: %w", err)
 	}
@@ -516,21 +521,30 @@ func NewCmdTimeline(streams IO, g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			switch output {
-			case "json":
-				enc := json.NewEncoder(streams.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(tl)
-			case "markdown":
-				var series []sandbox.SeriesPoint
+			var series []sandbox.SeriesPoint
+			var snap status.Snapshot
+			if output == "markdown" {
 				_ = cr.Get(c.Context(), "/api/series", &series)
-				snap, _ := cr.Status(c.Context(), 60*time.Second)
-				return sandbox.WritePostmortem(streams.Out, g.Name, tl, series, snap)
+				snap, _ = cr.Status(c.Context(), 60*time.Second)
 			}
-			sandbox.WriteTimeline(streams.Out, tl)
-			return nil
+			return writeTimelineOutput(streams.Out, g.Name, output, tl, series, snap)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, json or markdown (a postmortem draft)")
 	return cmd
+}
+
+// writeTimelineOutput renders the timeline of sandbox name as output (text, json or markdown); series and
+// snap feed only the markdown postmortem draft.
+func writeTimelineOutput(w io.Writer, name, output string, tl []status.Event, series []sandbox.SeriesPoint, snap status.Snapshot) error {
+	switch output {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(tl)
+	case "markdown":
+		return sandbox.WritePostmortem(w, name, tl, series, snap)
+	}
+	sandbox.WriteTimeline(w, tl)
+	return nil
 }

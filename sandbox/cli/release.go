@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/sandbox-labs/sandbox/sandbox"
 	"github.com/sandbox-labs/sandbox/sandbox/patches"
+	"github.com/sandbox-labs/sandbox/services/release"
 	"github.com/sandbox-labs/sandbox/services/status"
 )
 
@@ -95,28 +97,7 @@ func NewCmdRelease(streams IO, g *Globals) *cobra.Command {
 			if len(rels) == 0 {
 				return fmt.Errorf("no releases for sandbox %q; start it with `sandbox up --name %s`", g.Name, g.Name)
 			}
-			vs := make([]string, 0, len(rels))
-			for v := range rels {
-				vs = append(vs, v)
-			}
-			sort.Strings(vs)
-			tw := tabwriter.NewWriter(streams.Out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "RELEASE\tFROM\tPRS\tREVERTED\tPATCHES")
-			for _, v := range vs {
-				r := rels[v]
-				var prs []string
-				for _, p := range r.PRs {
-					if r.HasPR(p.Number) {
-						prs = append(prs, "#"+strconv.Itoa(p.Number))
-					}
-				}
-				var rev []string
-				for _, n := range r.Reverted {
-					rev = append(rev, "#"+strconv.Itoa(n))
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v, dash(r.From), dash(strings.Join(prs, " ")), dash(strings.Join(rev, " ")), dash(strings.Join(r.Patches, " ")))
-			}
-			return tw.Flush()
+			return writeReleaseList(streams.Out, rels)
 		},
 	}
 	list.Annotations = map[string]string{}
@@ -145,6 +126,32 @@ func NewCmdRelease(streams IO, g *Globals) *cobra.Command {
 	return cmd
 }
 
+// writeReleaseList prints rels as a table sorted by version: each release's PRs still in, reverted PRs and patches.
+func writeReleaseList(w io.Writer, rels map[string]release.Release) error {
+	vs := make([]string, 0, len(rels))
+	for v := range rels {
+		vs = append(vs, v)
+	}
+	sort.Strings(vs)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RELEASE\tFROM\tPRS\tREVERTED\tPATCHES")
+	for _, v := range vs {
+		r := rels[v]
+		var prs []string
+		for _, p := range r.PRs {
+			if r.HasPR(p.Number) {
+				prs = append(prs, "#"+strconv.Itoa(p.Number))
+			}
+		}
+		var rev []string
+		for _, n := range r.Reverted {
+			rev = append(rev, "#"+strconv.Itoa(n))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v, dash(r.From), dash(strings.Join(prs, " ")), dash(strings.Join(rev, " ")), dash(strings.Join(r.Patches, " ")))
+	}
+	return tw.Flush()
+}
+
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -165,23 +172,42 @@ func releaseCreateRun(ctx context.Context, streams IO, name string, spec sandbox
 	if err != nil {
 		return err
 	}
-	rel, err := sandbox.PlanRelease(existing, spec)
+	rel, err := planCreate(existing, spec)
 	if err != nil {
-		return UsageError{err}
+		return err
 	}
 	fmt.Fprintf(streams.ErrOut, "Cutting %s from %s\n", rel.Version, rel.From)
 	if err := e.BuildRelease(ctx, name, rel, progressTo(streams.ErrOut)); err != nil {
 		return err
 	}
 	if ep, err := e.Endpoints(ctx, name); err == nil && ep.Control != "" {
-		var rev []string
-		for _, n := range rel.Reverted {
-			rev = append(rev, strconv.Itoa(n))
-		}
-		_ = ep.ControlRoom().Record(ctx, status.Event{Kind: status.EventReleaseCreated, Actor: "trainee", From: rel.From, To: rel.Version,
-			Detail: fmt.Sprintf("release %s from %s", rel.Version, rel.From),
-			Data:   map[string]string{"reverted": strings.Join(rev, ","), "patches": strings.Join(rel.Patches, ",")}})
+		_ = ep.ControlRoom().Record(ctx, releaseCreatedEvent(rel))
 	}
-	fmt.Fprintf(streams.Out, "release %s created (from %s; reverted %v; patches %v)\ndeploy it with: sandbox deploy all %s\n", rel.Version, rel.From, rel.Reverted, rel.Patches, rel.Version)
+	writeReleaseCreated(streams.Out, rel)
 	return nil
+}
+
+// planCreate plans spec against the releases that exist; a spec that cannot be cut is a usage error.
+func planCreate(existing map[string]release.Release, spec sandbox.ReleaseSpec) (release.Release, error) {
+	rel, err := sandbox.PlanRelease(existing, spec)
+	if err != nil {
+		return release.Release{}, UsageError{err}
+	}
+	return rel, nil
+}
+
+// releaseCreatedEvent is the timeline's record of rel being cut.
+func releaseCreatedEvent(rel release.Release) status.Event {
+	var rev []string
+	for _, n := range rel.Reverted {
+		rev = append(rev, strconv.Itoa(n))
+	}
+	return status.Event{Kind: status.EventReleaseCreated, Actor: "trainee", From: rel.From, To: rel.Version,
+		Detail: fmt.Sprintf("release %s from %s", rel.Version, rel.From),
+		Data:   map[string]string{"reverted": strings.Join(rev, ","), "patches": strings.Join(rel.Patches, ",")}}
+}
+
+// writeReleaseCreated prints what the new release is and how to deploy it.
+func writeReleaseCreated(w io.Writer, rel release.Release) {
+	fmt.Fprintf(w, "release %s created (from %s; reverted %v; patches %v)\ndeploy it with: sandbox deploy all %s\n", rel.Version, rel.From, rel.Reverted, rel.Patches, rel.Version)
 }

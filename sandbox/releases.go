@@ -55,7 +55,10 @@ func PlanRelease(existing map[string]release.Release, spec ReleaseSpec) (release
 	rel.PRs = slices.Clone(from.PRs)
 	rel.Reverted = slices.Clone(from.Reverted)
 	rel.Patches = slices.Clone(from.Patches)
-	for _, n := range spec.Revert {
+	for i, n := range spec.Revert {
+		if slices.Contains(spec.Revert[:i], n) {
+			return release.Release{}, fmt.Errorf("PR #%d listed twice in --revert", n)
+		}
 		if !from.HasPR(n) {
 			var in []int
 			for _, p := range from.PRs {

@@ -37,3 +37,10 @@ func FuzzPlanRelease(f *testing.F) {
 		}
 	})
 }
+
+func TestPlanReleaseRefusesARepeatedRevert(t *testing.T) {
+	existing := map[string]release.Release{"v2.4.0": release.V240(nil, 0)}
+	if _, err := PlanRelease(existing, ReleaseSpec{Version: "v2.4.1", From: "v2.4.0", Revert: []int{892, 892}}); err == nil {
+		t.Fatal("a PR reverted twice was accepted")
+	}
+}

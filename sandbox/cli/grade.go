@@ -195,8 +195,13 @@ func nextHint(ctx context.Context, streams IO, rec record, f faults.Fault) error
 		if ev.Kind != status.EventHint {
 			continue
 		}
+		// The highest level seen, not a count: a level recorded twice must not skip the next one.
 		if got, err := faults.Lookup(firstNonEmpty(ev.Data["fault"], ev.Data["symptom"])); err == nil && got.ID == f.ID {
-			taken++
+			if n, err := strconv.Atoi(ev.Data["level"]); err == nil && n > taken {
+				taken = n
+			} else if err != nil {
+				taken++ // an older record without a level
+			}
 		}
 	}
 	if taken >= len(f.Hints) {

@@ -183,3 +183,22 @@ func TestHintListAndUnknownSymptom(t *testing.T) {
 		t.Errorf("hint with two symptoms: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// A level recorded twice (two hint commands at once) must not skip the next level and give the fix away.
+func TestHintLevelRecordedTwiceDoesNotSkip(t *testing.T) {
+	f, err := faults.LookupSymptom("checkout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dup := func() status.Event {
+		return status.Event{Kind: status.EventHint, Actor: "trainee", Data: map[string]string{"symptom": f.Name, "level": "1"}}
+	}
+	rec := &fakeRecord{events: []status.Event{dup(), dup()}}
+	out, err := hintOnce(t, rec, "checkout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, fmt.Sprintf("Hint 2/%d", len(f.Hints))) {
+		t.Errorf("after level 1 twice: %q, want level 2", out)
+	}
+}

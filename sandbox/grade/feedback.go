@@ -181,8 +181,9 @@ func (g *grader) feedback(card []AreaScore) (strengths, improvements []string) {
 			"SET DEFAULT '{}' (or keep orders on v2.4.0) first.", ev.Trap.What, ev.rel(ev.Trap.From), trapEnd(ev))})
 	}
 	if g.lost {
-		im = append(im, candidate{95, "Data loss: " + ev.DataLoss.What + ". Never run a destructive down migration " +
-			"during an incident; make the column nullable or give it a default instead."})
+		im = append(im, candidate{95, "Data loss: " + ev.DataLoss.What + ". During an incident keep what the shop " +
+			"wrote: no destructive down migration, DELETE or overwriting UPDATE; make the column nullable or give " +
+			"it a default instead."})
 	}
 	if ev.FlagOffAt != nil && slices.Contains(g.faults, release.FaultFlagLeak) && ev.RolledBack["checkout"] == "" {
 		im = append(im, candidate{85, fmt.Sprintf("Turning discount_codes off at %s could not help: the backend "+

@@ -3,11 +3,13 @@ package testenv
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // recorder is a testing.TB that notes whether Missing skipped or failed.
@@ -60,5 +62,23 @@ func TestNoEngineFailsUnderCI(t *testing.T) {
 	out, err = run("")
 	if err != nil || !strings.Contains(out, "ok") {
 		t.Errorf("no engine without CI: err %v, want a skip (ok); output:\n%s", err, out)
+	}
+}
+
+func TestRefusedAddrRefuses(t *testing.T) {
+	addr := RefusedAddr(t)
+	for range 3 {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			t.Fatalf("%s accepted a connection", addr)
+		}
+		if !strings.Contains(err.Error(), "refused") {
+			t.Fatalf("dial %s: %v, want connection refused", addr, err)
+		}
+	}
+	if ln, err := net.Listen("tcp", addr); err == nil {
+		ln.Close()
+		t.Fatalf("another listener could take %s", addr)
 	}
 }

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/sandbox-labs/sandbox/internal/testenv"
 )
 
 // seen records what an upstream received.
@@ -237,12 +238,7 @@ func TestNoiseDefaultRate(t *testing.T) {
 }
 
 func TestConnectionRefusedRetriedThenUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close() // nothing listens here now: connection refused
+	dead := testenv.RefusedAddr(t) // held, never listening: connection refused for the whole test
 	g, _, edge := newGateway(t, map[string]string{"payments": dead}, 0)
 	resp := do(t, "POST", edge.URL+"/api/payments", `{"order_id":1}`, map[string]string{"Idempotency-Key": "k-9"})
 	if resp.StatusCode != 502 || resp.Header.Get(HeaderEdgeError) != EdgeErrUnreachable {

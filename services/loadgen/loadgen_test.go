@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -224,15 +223,7 @@ func edge(t *testing.T, dead ...string) (*shop, string) {
 	return sh, gw.URL
 }
 
-func closedAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := ln.Addr().String()
-	ln.Close()
-	return a
-}
+func closedAddr(t *testing.T) string { return testenv.RefusedAddr(t) }
 
 func metricValue(t *testing.T, l *Loadgen, route string, out Outcome) float64 {
 	t.Helper()

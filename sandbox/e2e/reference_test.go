@@ -94,6 +94,16 @@ func wantFailing(t *testing.T, g gradeResult, ids ...string) {
 	}
 }
 
+// wantRatings asserts the four rubric ratings, in the card's order: Triage, Rollback, Root cause, Process.
+func wantRatings(t *testing.T, g gradeResult, triage, rollback, rootCause, process string) {
+	t.Helper()
+	for i, area := range []string{"Triage Speed", "Rollback Execution", "Root Cause Analysis", "Process Improvement"} {
+		if want := []string{triage, rollback, rootCause, process}[i]; g.rating(area) != want {
+			t.Errorf("%s: %s, want %s", area, g.rating(area), want)
+		}
+	}
+}
+
 // afterChange waits until a full grade window holds only traffic from after a change made at changedAt, so
 // the grade judges the change and not the incident before it.
 func afterChange(t *testing.T, name string, changedAt time.Time) {
@@ -220,6 +230,9 @@ func TestIntegrationReferenceSetDefaultThenRollback(t *testing.T) {
 	g, code := gradeRun(t, name)
 	wantPassed(t, g, code)
 	wantFailing(t, g)
+	// Checked the schema first (migrate status is a schema check, not triage's status, changelog or logs) and
+	// made it safe before rolling back: Expert rollback, Novice triage.
+	wantRatings(t, g, "Novice", "Expert", "Novice", "Novice")
 }
 
 func TestIntegrationReferenceTargetedRollback(t *testing.T) {
@@ -231,6 +244,8 @@ func TestIntegrationReferenceTargetedRollback(t *testing.T) {
 	wantPassed(t, g, code)
 	wantFailing(t, g)
 	s := statusJSON(t, name, "10s")
+	// Acted with no look and no schema check: healthy, but safe by luck.
+	wantRatings(t, g, "Novice", "Intermediate", "Novice", "Novice")
 	if v := strings.Join(service(s, "orders").Versions, ","); v != "v2.4.0" {
 		t.Errorf("orders %s, want it kept on v2.4.0", v)
 	}
@@ -244,6 +259,7 @@ func TestIntegrationReferenceFixForward(t *testing.T) {
 	g, code := gradeRun(t, name)
 	wantPassed(t, g, code)
 	wantFailing(t, g)
+	wantRatings(t, g, "Novice", "Intermediate", "Novice", "Novice")
 	// down takes the team's fix with it: the next attempt under this name starts without a v2.4.1.
 	mustCLI(t, "down", "--name", name)
 	e := requireEngine(t)
@@ -263,6 +279,7 @@ func TestIntegrationReferenceFixForwardDecoy(t *testing.T) {
 	g, code := gradeRun(t, name)
 	wantNotPassed(t, g, code)
 	wantFailing(t, g, brokenByV240...)
+	wantRatings(t, g, "Novice", "Novice", "Novice", "Novice")
 }
 
 func TestIntegrationReferenceDownMigration(t *testing.T) {
@@ -281,6 +298,7 @@ func TestIntegrationReferenceDownMigration(t *testing.T) {
 	}
 	wantNotPassed(t, g, code)
 	wantFailing(t, g, "no_data_loss")
+	wantRatings(t, g, "Novice", "Novice", "Novice", "Novice")
 	if r := g.rating("Rollback Execution"); r == "Expert" {
 		t.Errorf("Rollback Execution Expert despite data loss")
 	}

@@ -222,3 +222,24 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// FreshDB creates a database of its own in the Postgres at base and returns its URL, so one container serves
+// many independent cases.
+func FreshDB(t testing.TB, base string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name := "t" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(base)
+	u.Path = "/" + name
+	return u.String()
+}

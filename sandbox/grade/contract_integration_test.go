@@ -2,16 +2,12 @@ package grade
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
@@ -64,7 +60,7 @@ func TestIntegrationContractDataLoss(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			u := contractDB(t, base)
+			u := testpg.FreshDB(t, base)
 			if _, err := schema.Up(ctx, u, 4, schema.Options{}); err != nil {
 				t.Fatal(err)
 			}
@@ -187,25 +183,6 @@ func (r *controlRoom) tickInBackground() (stop func()) {
 		}
 	}()
 	return func() { close(done); <-exited }
-}
-
-func contractDB(t *testing.T, base string) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	name := "contract_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	pu, _ := url.Parse(base)
-	pu.Path = "/" + name
-	return pu.String()
 }
 
 func sqlExec(t *testing.T, db *pgxpool.Pool, sql string) {

@@ -2,10 +2,7 @@ package dbstate_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"reflect"
 	"testing"
@@ -19,27 +16,6 @@ import (
 	"github.com/sandbox-labs/sandbox/services/schema"
 	"github.com/sandbox-labs/sandbox/services/status"
 )
-
-// freshDB creates a database of its own in the container at base and returns its URL: one container serves
-// many cases.
-func freshDB(t testing.TB, base string) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	name := "w" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(base)
-	u.Path = "/" + name
-	return u.String()
-}
 
 var clock = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
@@ -64,7 +40,7 @@ func noLoss(t *testing.T, what string, w *dbstate.Watch, p *pgxpool.Pool) {
 // the v2.4.0 migration, orders 6-8 with metadata and 9 with '{}', and the shop's own status updates.
 func shop(t *testing.T, base string, opts dbstate.WatchOptions) (*pgxpool.Pool, *dbstate.Watch, string) {
 	t.Helper()
-	u := freshDB(t, base)
+	u := testpg.FreshDB(t, base)
 	p := pool(t, u)
 	w := dbstate.NewWatch(opts)
 	noLoss(t, "an empty database", w, p)
@@ -256,7 +232,7 @@ func TestWatchSurvivesRestart(t *testing.T) {
 // table is still found within one rotation, and the loud changes on the next check.
 func TestWatchBudget(t *testing.T) {
 	base := testpg.Start(t)
-	u := freshDB(t, base)
+	u := testpg.FreshDB(t, base)
 	up(t, u, 5)
 	p := pool(t, u)
 	exec(t, p, `INSERT INTO orders (user_id, total_cents, order_metadata)
@@ -342,7 +318,7 @@ func BenchmarkWatchCheck(b *testing.B) {
 	}
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("orders=%d", n), func(b *testing.B) {
-			u := freshDB(b, base)
+			u := testpg.FreshDB(b, base)
 			if _, err := schema.Up(context.Background(), u, 5, schema.Options{}); err != nil {
 				b.Fatal(err)
 			}

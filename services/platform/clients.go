@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -24,7 +26,50 @@ func HTTPClient(timeout time.Duration) *http.Client {
 		DialContext:       dialAnyInstance,
 		DisableKeepAlives: true,
 	}
-	return &http.Client{Timeout: timeout, Transport: &identityTransport{base: tr}}
+	return &http.Client{Timeout: timeout, Transport: &replayTransport{base: &identityTransport{base: tr}}}
+}
+
+// replayAttempts bounds how often one request is sent when the instance it reached closed without answering.
+const replayAttempts = 3
+
+// replayTransport sends a request again when the connection closed before any answer (EOF or reset). That is
+// what a draining instance does to a request that was still in its listener's accept queue when it closed:
+// the request was never read, and the next attempt dials the alias again and lands on a live instance
+// (a closed listener refuses, and dialAnyInstance moves on). Go's transport replays only on reused
+// connections, and every connection here is new. Only replayable requests are sent again: GET and HEAD,
+// and requests carrying an Idempotency-Key (orders dedupes on it), with a body that can be read again.
+type replayTransport struct{ base http.RoundTripper }
+
+func (t *replayTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	for attempt := 1; ; attempt++ {
+		resp, err := t.base.RoundTrip(req)
+		if err == nil || attempt == replayAttempts || !replayable(req) || !closedUnanswered(err) || req.Context().Err() != nil {
+			return resp, err
+		}
+		next := req.Clone(req.Context())
+		if req.Body != nil && req.Body != http.NoBody {
+			body, gerr := req.GetBody()
+			if gerr != nil {
+				return resp, err
+			}
+			next.Body = body
+		}
+		req = next
+	}
+}
+
+func replayable(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false
+	}
+	return req.Method == http.MethodGet || req.Method == http.MethodHead || req.Header.Get("Idempotency-Key") != ""
+}
+
+// closedUnanswered is a connection the server closed or reset before sending a response (a broken pipe is
+// the same close seen while the request was still being written).
+func closedUnanswered(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE)
 }
 
 // perAddressTimeout bounds one connection attempt. On a bridge network a live container answers a SYN in

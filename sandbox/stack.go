@@ -258,12 +258,12 @@ func (e *Engine) Up(ctx context.Context, o UpOptions, progress Progress) (ep End
 	return e.Endpoints(ctx, o.Name)
 }
 
-// applySeedDetails varies the cohort share by seed; seed 0 keeps the card's 15%.
+// applySeedDetails sets the seed's cohort share; seed 0 keeps the card's, which the shop is seeded with.
 func applySeedDetails(ctx context.Context, dbURL string, seed int64) error {
 	if seed == 0 {
 		return nil
 	}
-	pct := 10 + int(uint64(seed)%11) // 10..20%
+	pct := release.SeededCohortPercent(seed)
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		return fmt.Errorf("connect to database: %w", err)

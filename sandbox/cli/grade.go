@@ -122,7 +122,7 @@ func liveChecks(ctx context.Context, name string, th grade.Thresholds) ([]grade.
 		if err == nil {
 			obs.State.WritesMetadata = map[string]bool{}
 			for v, r := range rels {
-				obs.State.WritesMetadata[v] = r.HasPR(release.PROrderMetadata) || r.HasPatch("orders-keep-schema")
+				obs.State.WritesMetadata[v] = r.HasPR(release.PROrderMetadata) || r.HasPatch(release.PatchOrdersKeepSchema)
 			}
 		}
 	}

@@ -447,7 +447,7 @@ func analyze(tl []status.Event, st *LiveState, fs []string) *evidence {
 					Change: true, CodeChange: true, DownMigration: to < from})
 			}
 		case status.EventFlagObserved:
-			if ev.Data["name"] == "discount_codes" && (ev.Data["enabled"] == "false" || ev.Data["rollout_percent"] == "0" || ev.Data["deleted"] == "true") {
+			if ev.Data["name"] == release.FlagDiscountCodes && (ev.Data["enabled"] == "false" || ev.Data["rollout_percent"] == "0" || ev.Data["deleted"] == "true") {
 				if e.FlagOffAt == nil {
 					t := ev.At
 					e.FlagOffAt = &t

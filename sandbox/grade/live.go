@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"net/http"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sandbox-labs/sandbox/services/control/dbstate"
+	"github.com/sandbox-labs/sandbox/services/release"
 	"github.com/sandbox-labs/sandbox/services/status"
 )
 
@@ -25,17 +25,15 @@ var PaymentMethods = []string{"card", "saved_card", "wallet"}
 // ProbeDiscountCode is a seeded, valid discount code.
 const ProbeDiscountCode = "SAVE10"
 
-// Probe users: the cohort rule (fnv32a("discount_codes:"+id) % 100 < rollout) picks who sees the discount
-// field, and the seed moves the rollout between 10% and 20%. The code probe is a user inside the cohort at
-// every seeded share (bucket < 10), the no-code probe one outside it at every share (bucket >= 20), so the
-// probes judge each seeded variant on its own cohort.
-var probeUserNoCode, probeUserWithCode = probeUsers(10, 20)
+// Probe users: the cohort rule (release.InCohort) picks who sees the discount field, and the seed moves the
+// rollout between release.CohortPercentMin and Max. The code probe is a user inside the cohort at every
+// seeded share, the no-code probe one outside it at every share, so the probes judge each seeded variant on
+// its own cohort.
+var probeUserNoCode, probeUserWithCode = probeUsers(release.CohortPercentMin, release.CohortPercentMax)
 
-func probeUsers(insideBelow, outsideFrom uint32) (outside, inside int) {
+func probeUsers(insideBelow, outsideFrom int) (outside, inside int) {
 	for id := 1; id <= 1000 && (outside == 0 || inside == 0); id++ {
-		h := fnv.New32a()
-		h.Write([]byte("discount_codes:" + strconv.Itoa(id)))
-		switch b := h.Sum32() % 100; {
+		switch b := release.CohortBucket(release.FlagDiscountCodes, int64(id)); {
 		case b < insideBelow && inside == 0:
 			inside = id
 		case b >= outsideFrom && outside == 0:

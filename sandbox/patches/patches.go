@@ -40,19 +40,6 @@ type Patch struct {
 	Why string `json:"why"`
 }
 
-// Patch ids.
-const (
-	CheckoutBackendFlagGate = "checkout-backend-flag-gate"
-	CheckoutNullGuard       = "checkout-null-guard"
-	PaymentsCallV4Signature = "payments-call-v4-signature"
-	PaymentsPinSDK31        = "payments-pin-sdk-3.1"
-	OrdersKeepSchema        = "orders-keep-schema"
-	CheckoutFlagDefaultOff  = "checkout-flag-default-off"
-	PaymentsRetryCharge     = "payments-retry-charge"
-	OrdersCatch23502        = "orders-catch-23502"
-	CheckoutRaiseTimeout    = "checkout-raise-timeout"
-)
-
 // PRs returns the v2.4.0 changelog in merge order.
 func PRs() []PR { return slices.Clone(prs) }
 
@@ -287,7 +274,7 @@ it on reads.`,
 
 var patches = []Patch{
 	{
-		ID: CheckoutBackendFlagGate, Title: "checkout: gate discount validation on the discount_codes flag", Service: "checkout",
+		ID: release.PatchCheckoutBackendFlagGate, Title: "checkout: gate discount validation on the discount_codes flag", Service: "checkout",
 		Fixes:       release.FaultFlagLeak,
 		Description: "Only validate discount codes for users the discount_codes flag is enabled for (read from feature_flags with a 2 s cache), the same cohort whose UI shows the field.",
 		Why:         "The backend now honours the flag that gates the UI, so the 85% without the field never reach validateDiscount.",
@@ -301,7 +288,7 @@ var patches = []Patch{
 `)),
 	},
 	{
-		ID: CheckoutNullGuard, Title: "checkout: skip discount validation when no code is sent", Service: "checkout",
+		ID: release.PatchCheckoutNullGuard, Title: "checkout: skip discount validation when no code is sent", Service: "checkout",
 		Fixes:       release.FaultFlagLeak,
 		Description: "Treat a missing or null discount_code as \"no discount\" instead of validating it.",
 		Why:         "Requests whose UI never showed the field carry no discount_code; they now skip validateDiscount.",
@@ -315,7 +302,7 @@ var patches = []Patch{
 `)),
 	},
 	{
-		ID: PaymentsCallV4Signature, Title: "payments: call Charge(amount, opts) on the stored-credential path", Service: "payments",
+		ID: release.PatchPaymentsCallV4Signature, Title: "payments: call Charge(amount, opts) on the stored-credential path", Service: "payments",
 		Fixes:       release.FaultSDKBreak,
 		Description: "Move the last payment path still written against payment-sdk 3.x to the 4.0 signature Charge(amount, opts).",
 		Why:         "Every path now calls the method payment-sdk 4.0 really has; the interface conversion is gone.",
@@ -330,7 +317,7 @@ var patches = []Patch{
 `)),
 	},
 	{
-		ID: PaymentsPinSDK31, Title: "payments: pin payment-sdk to 3.1", Service: "payments",
+		ID: release.PatchPaymentsPinSDK31, Title: "payments: pin payment-sdk to 3.1", Service: "payments",
 		Fixes:       release.FaultSDKBreak,
 		Description: "Build payments against payment-sdk 3.1 again (provider API v3) until every path is migrated to 4.0.",
 		Why:         "With 3.1 every path calls Charge(amount), the shape the code was written for; app_build_info shows sdk_version 3.1.",
@@ -341,7 +328,7 @@ var patches = []Patch{
 `)),
 	},
 	{
-		ID: OrdersKeepSchema, Title: "orders: keep writing order_metadata (no code change)", Service: "orders",
+		ID: release.PatchOrdersKeepSchema, Title: "orders: keep writing order_metadata (no code change)", Service: "orders",
 		Fixes:       release.FaultNotNullTrap,
 		Description: "Keep the v2.4.0 orders code, which writes order_metadata, in the fix-forward release even if PR #905 is reverted elsewhere. Documents that the schema stays at migration 5.",
 		Why:         "orders code that writes order_metadata is compatible with the NOT NULL column; a code-only rollback of orders is what breaks.",
@@ -353,7 +340,7 @@ var patches = []Patch{
 `)),
 	},
 	{
-		ID: CheckoutFlagDefaultOff, Title: "checkout: default the discount_codes flag to off in the UI", Service: "checkout",
+		ID: release.PatchCheckoutFlagDefaultOff, Title: "checkout: default the discount_codes flag to off in the UI", Service: "checkout",
 		Fixes:       Decoy,
 		Description: "Hide the discount field in the checkout UI for everyone until the discount rollout is reviewed.",
 		Why:         "Only GET /checkout/config changes; POST /checkout still validates every request and never reads the flag.",
@@ -364,7 +351,7 @@ var patches = []Patch{
 `)),
 	},
 	{
-		ID: PaymentsRetryCharge, Title: "payments: retry failed charges", Service: "payments",
+		ID: release.PatchPaymentsRetryCharge, Title: "payments: retry failed charges", Service: "payments",
 		Fixes:       Decoy,
 		Description: "Retry a failed charge up to 3 times with a short backoff to ride out provider blips.",
 		Why:         "The failure is a method-shape mismatch, not a transient error: every retry fails the same way and adds latency.",
@@ -377,7 +364,7 @@ var patches = []Patch{
 `)),
 	},
 	{
-		ID: OrdersCatch23502, Title: "orders: retry inserts that hit a not-null violation", Service: "orders",
+		ID: release.PatchOrdersCatch23502, Title: "orders: retry inserts that hit a not-null violation", Service: "orders",
 		Fixes:       Decoy,
 		Description: "Retry an order insert up to 3 times when Postgres answers 23502, in case a concurrent migration is still running.",
 		Why:         "23502 is deterministic: code that omits order_metadata fails on every attempt.",
@@ -390,7 +377,7 @@ var patches = []Patch{
 `)),
 	},
 	{
-		ID: CheckoutRaiseTimeout, Title: "checkout: raise the orders call timeout to 10s", Service: "checkout",
+		ID: release.PatchCheckoutRaiseTimeout, Title: "checkout: raise the orders call timeout to 10s", Service: "checkout",
 		Fixes:       Decoy,
 		Description: "Give orders more time to answer during the incident (3 s -> 10 s).",
 		Why:         "Nothing times out: the failures are immediate 500s from validateDiscount and downstream errors.",

@@ -11,20 +11,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sandbox-labs/sandbox/services/checkout"
-	"github.com/sandbox-labs/sandbox/services/orders"
-	"github.com/sandbox-labs/sandbox/services/payments"
 	"github.com/sandbox-labs/sandbox/services/release"
 )
 
 func TestValidate(t *testing.T) {
-	if err := Validate([]string{CheckoutNullGuard, PaymentsPinSDK31}); err != nil {
+	if err := Validate([]string{release.PatchCheckoutNullGuard, release.PatchPaymentsPinSDK31}); err != nil {
 		t.Fatal(err)
 	}
 	if err := Validate(nil); err != nil {
 		t.Fatal(err)
 	}
-	err := Validate([]string{CheckoutNullGuard, "checkout-fix-everything"})
+	err := Validate([]string{release.PatchCheckoutNullGuard, "checkout-fix-everything"})
 	if err == nil || !strings.Contains(err.Error(), `"checkout-fix-everything"`) {
 		t.Fatalf("unknown id: %v", err)
 	}
@@ -33,23 +30,23 @@ func TestValidate(t *testing.T) {
 			t.Fatalf("error does not list known patch %s: %v", id, err)
 		}
 	}
-	if err := Validate([]string{CheckoutNullGuard, CheckoutNullGuard}); err == nil {
+	if err := Validate([]string{release.PatchCheckoutNullGuard, release.PatchCheckoutNullGuard}); err == nil {
 		t.Fatal("a duplicate id must be rejected")
 	}
-	if _, err := Lookup("nope"); err == nil || !strings.Contains(err.Error(), OrdersKeepSchema) {
+	if _, err := Lookup("nope"); err == nil || !strings.Contains(err.Error(), release.PatchOrdersKeepSchema) {
 		t.Fatalf("Lookup: %v", err)
 	}
-	if p, err := Lookup(PaymentsRetryCharge); err != nil || p.Fixes != Decoy {
+	if p, err := Lookup(release.PatchPaymentsRetryCharge); err != nil || p.Fixes != Decoy {
 		t.Fatalf("Lookup: %+v %v", p, err)
 	}
 }
 
 func TestCatalogueShape(t *testing.T) {
 	want := map[string][]string{
-		release.FaultFlagLeak:    {CheckoutBackendFlagGate, CheckoutNullGuard},
-		release.FaultSDKBreak:    {PaymentsCallV4Signature, PaymentsPinSDK31},
-		release.FaultNotNullTrap: {OrdersKeepSchema},
-		Decoy:                    {CheckoutFlagDefaultOff, PaymentsRetryCharge, OrdersCatch23502, CheckoutRaiseTimeout},
+		release.FaultFlagLeak:    {release.PatchCheckoutBackendFlagGate, release.PatchCheckoutNullGuard},
+		release.FaultSDKBreak:    {release.PatchPaymentsCallV4Signature, release.PatchPaymentsPinSDK31},
+		release.FaultNotNullTrap: {release.PatchOrdersKeepSchema},
+		Decoy:                    {release.PatchCheckoutFlagDefaultOff, release.PatchPaymentsRetryCharge, release.PatchOrdersCatch23502, release.PatchCheckoutRaiseTimeout},
 	}
 	for fault, ids := range want {
 		if got := Fixing(fault); strings.Join(got, ",") != strings.Join(ids, ",") {
@@ -57,9 +54,9 @@ func TestCatalogueShape(t *testing.T) {
 		}
 	}
 	// The ids the services honour are the catalogue's.
-	for _, id := range []string{checkout.PatchBackendFlagGate, checkout.PatchNullGuard, checkout.PatchFlagDefaultOff,
-		checkout.PatchRaiseTimeout, payments.PatchCallV4Signature, payments.PatchPinSDK31, payments.PatchRetryCharge,
-		orders.PatchKeepSchema, orders.PatchCatch23502} {
+	for _, id := range []string{release.PatchCheckoutBackendFlagGate, release.PatchCheckoutNullGuard, release.PatchCheckoutFlagDefaultOff,
+		release.PatchCheckoutRaiseTimeout, release.PatchPaymentsCallV4Signature, release.PatchPaymentsPinSDK31, release.PatchPaymentsRetryCharge,
+		release.PatchOrdersKeepSchema, release.PatchOrdersCatch23502} {
 		if _, err := Lookup(id); err != nil {
 			t.Error(err)
 		}

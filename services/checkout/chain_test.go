@@ -82,7 +82,7 @@ func TestChainAgainstPostgres(t *testing.T) {
 	if _, err := st.Discount(ctx, "NOPE"); err != ErrNotFound {
 		t.Fatalf("unknown discount: %v", err)
 	}
-	if f, err := st.Flag(ctx, FlagDiscountCodes); err != nil || !f.Enabled || f.RolloutPercent != 15 {
+	if f, err := st.Flag(ctx, release.FlagDiscountCodes); err != nil || !f.Enabled || f.RolloutPercent != 15 {
 		t.Fatalf("flag: %+v %v", f, err)
 	}
 	in, out := cohortUsers(t)
@@ -120,7 +120,7 @@ func TestChainAgainstPostgres(t *testing.T) {
 	}
 	// Fix forward instead: v2.4.0 orders, patched checkout and payments -> everything works.
 	fixed := release.V240(nil, 0)
-	fixed.Version, fixed.Patches = "v2.4.1", []string{PatchNullGuard, payments.PatchCallV4Signature}
+	fixed.Version, fixed.Patches = "v2.4.1", []string{release.PatchCheckoutNullGuard, release.PatchPaymentsCallV4Signature}
 	c = startChain(t, pool, fixed, fixed, fixed)
 	for _, b := range []string{body(noCode, out), body(validCode, in), strings.Replace(body(noCode, out), "card", "saved_card", 1)} {
 		if code, resp := c.checkout.checkout(t, b); code != http.StatusCreated {

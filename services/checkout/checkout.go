@@ -20,17 +20,6 @@ import (
 	"github.com/sandbox-labs/sandbox/services/release"
 )
 
-// Hotfix patch ids this service honours (see sandbox/patches).
-const (
-	PatchBackendFlagGate = "checkout-backend-flag-gate"
-	PatchNullGuard       = "checkout-null-guard"
-	PatchFlagDefaultOff  = "checkout-flag-default-off"
-	PatchRaiseTimeout    = "checkout-raise-timeout"
-)
-
-// FlagDiscountCodes is the feature flag that shows the discount field in the web UI.
-const FlagDiscountCodes = "discount_codes"
-
 // Orders call timeouts: the normal one and the one checkout-raise-timeout sets.
 const (
 	OrdersTimeout       = 3 * time.Second
@@ -93,12 +82,12 @@ type Service struct {
 func New(cfg platform.Config, log *zap.Logger, store Store, ordersURL string, reg prometheus.Registerer) *Service {
 	rel := cfg.Release
 	timeout := OrdersTimeout
-	if rel.HasPatch(PatchRaiseTimeout) {
+	if rel.HasPatch(release.PatchCheckoutRaiseTimeout) {
 		timeout = OrdersTimeoutRaised
 	}
 	s := &Service{rel: rel, log: log, store: store, flags: NewFlags(store, FlagCacheTTL),
 		ordersURL: strings.TrimRight(ordersURL, "/"), http: platform.HTTPClient(timeout),
-		gate: newDiscountGate(rel), defaultOff: rel.HasPatch(PatchFlagDefaultOff),
+		gate: newDiscountGate(rel), defaultOff: rel.HasPatch(release.PatchCheckoutFlagDefaultOff),
 		validations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "checkout_discount_validations_total",
 			Help: "Discount code validations by result (ok|error|invalid|skipped)."}, []string{"result"}),
 	}
@@ -141,8 +130,8 @@ func newDiscountGate(rel release.Release) discountGate {
 	leak := rel.FaultActive(release.FaultFlagLeak)
 	return discountGate{
 		enabled:   rel.HasPR(release.PRDiscountValidation),
-		flagGate:  !leak || rel.HasPatch(PatchBackendFlagGate),
-		nullGuard: !leak || rel.HasPatch(PatchNullGuard),
+		flagGate:  !leak || rel.HasPatch(release.PatchCheckoutBackendFlagGate),
+		nullGuard: !leak || rel.HasPatch(release.PatchCheckoutNullGuard),
 	}
 }
 
@@ -160,7 +149,7 @@ func (s *Service) applyDiscount(ctx context.Context, req Request) (int, error) {
 	if !s.gate.enabled {
 		return 0, nil
 	}
-	if s.gate.flagGate && !s.flags.Enabled(ctx, FlagDiscountCodes, req.UserID) {
+	if s.gate.flagGate && !s.flags.Enabled(ctx, release.FlagDiscountCodes, req.UserID) {
 		s.validations.WithLabelValues("skipped").Inc()
 		return 0, nil
 	}
@@ -342,6 +331,6 @@ func (s *Service) handleConfig(w http.ResponseWriter, r *http.Request) {
 	if uid == 0 {
 		uid, _ = strconv.ParseInt(r.Header.Get("X-User-ID"), 10, 64)
 	}
-	show := s.rel.HasPR(release.PRDiscountValidation) && !s.defaultOff && s.flags.Enabled(r.Context(), FlagDiscountCodes, uid)
-	platform.WriteJSON(w, http.StatusOK, map[string]any{"user_id": uid, "flags": map[string]bool{FlagDiscountCodes: show}})
+	show := s.rel.HasPR(release.PRDiscountValidation) && !s.defaultOff && s.flags.Enabled(r.Context(), release.FlagDiscountCodes, uid)
+	platform.WriteJSON(w, http.StatusOK, map[string]any{"user_id": uid, "flags": map[string]bool{release.FlagDiscountCodes: show}})
 }

@@ -101,7 +101,7 @@ func newFixture(t *testing.T, rel release.Release) *fixture {
 	core, logs := observer.New(zap.InfoLevel)
 	cfg := platform.Config{Service: "checkout", Release: rel, Env: func(string) string { return "" }}
 	srv := platform.NewServer(cfg, zap.New(core))
-	st := &fakeStore{flag: Flag{Name: FlagDiscountCodes, Enabled: true, RolloutPercent: 15}}
+	st := &fakeStore{flag: Flag{Name: release.FlagDiscountCodes, Enabled: true, RolloutPercent: 15}}
 	svc := New(cfg, zap.New(core), st, ots.URL, srv.Metrics.Registry)
 	svc.Mount(srv)
 	ts := httptest.NewServer(srv.Mux)
@@ -134,7 +134,7 @@ func (f *fixture) validations(result string) float64 {
 func cohortUsers(t *testing.T) (in, out int64) {
 	t.Helper()
 	for u := int64(1); in == 0 || out == 0; u++ {
-		if InCohort(FlagDiscountCodes, u, 15) {
+		if release.InCohort(release.FlagDiscountCodes, u, 15) {
 			if in == 0 {
 				in = u
 			}
@@ -233,10 +233,10 @@ func TestFixesAndDecoys(t *testing.T) {
 		{"v2.3.0", release.V230, true, false},
 		{"reverted PR 892", func() release.Release { r := release.V240(nil, 0); r.Reverted = []int{892}; return r }, true, false},
 		{"fault disabled", func() release.Release { return release.V240([]string{release.FaultSDKBreak}, 0) }, true, true},
-		{"backend flag gate", withPatch(PatchBackendFlagGate), true, true},
-		{"null guard", withPatch(PatchNullGuard), true, false},
-		{"decoy flag default off", withPatch(PatchFlagDefaultOff), false, false},
-		{"decoy raise timeout", withPatch(PatchRaiseTimeout), false, false},
+		{"backend flag gate", withPatch(release.PatchCheckoutBackendFlagGate), true, true},
+		{"null guard", withPatch(release.PatchCheckoutNullGuard), true, false},
+		{"decoy flag default off", withPatch(release.PatchCheckoutFlagDefaultOff), false, false},
+		{"decoy raise timeout", withPatch(release.PatchCheckoutRaiseTimeout), false, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -297,47 +297,35 @@ func TestConfigEndpointGatesUI(t *testing.T) {
 		defer resp.Body.Close()
 		var c struct{ Flags map[string]bool }
 		_ = json.NewDecoder(resp.Body).Decode(&c)
-		return c.Flags[FlagDiscountCodes]
+		return c.Flags[release.FlagDiscountCodes]
 	}
 	f := newFixture(t, release.V240(nil, 0))
 	if !get(f, in) || get(f, out) {
 		t.Fatal("UI flag should follow the 15% cohort")
 	}
-	f = newFixture(t, withPatch(PatchFlagDefaultOff)())
+	f = newFixture(t, withPatch(release.PatchCheckoutFlagDefaultOff)())
 	if get(f, in) {
 		t.Fatal("checkout-flag-default-off should hide the field in the UI")
 	}
 }
 
 func TestFlagCache(t *testing.T) {
-	st := &fakeStore{flag: Flag{Name: FlagDiscountCodes, Enabled: true, RolloutPercent: 100}}
+	st := &fakeStore{flag: Flag{Name: release.FlagDiscountCodes, Enabled: true, RolloutPercent: 100}}
 	fl := NewFlags(st, time.Minute)
 	now := time.Unix(0, 0)
 	fl.now = func() time.Time { return now }
-	if !fl.Enabled(context.Background(), FlagDiscountCodes, 1) {
+	if !fl.Enabled(context.Background(), release.FlagDiscountCodes, 1) {
 		t.Fatal("100% rollout should include everyone")
 	}
 	st.flag.Enabled = false
-	if !fl.Enabled(context.Background(), FlagDiscountCodes, 1) || st.flagReads != 1 {
+	if !fl.Enabled(context.Background(), release.FlagDiscountCodes, 1) || st.flagReads != 1 {
 		t.Fatal("within the TTL the cached value is used")
 	}
 	now = now.Add(time.Minute)
-	if fl.Enabled(context.Background(), FlagDiscountCodes, 1) || st.flagReads != 2 {
+	if fl.Enabled(context.Background(), release.FlagDiscountCodes, 1) || st.flagReads != 2 {
 		t.Fatal("after the TTL the flag is read again")
 	}
 	if fl.Enabled(context.Background(), "missing", 1) {
 		t.Fatal("a missing flag is off")
-	}
-}
-
-func TestInCohortShare(t *testing.T) {
-	n := 0
-	for u := int64(1); u <= 1000; u++ {
-		if InCohort(FlagDiscountCodes, u, 15) {
-			n++
-		}
-	}
-	if n < 110 || n > 190 {
-		t.Fatalf("cohort of 1000 users at 15%% = %d", n)
 	}
 }

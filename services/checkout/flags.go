@@ -2,21 +2,14 @@ package checkout
 
 import (
 	"context"
-	"hash/fnv"
-	"strconv"
 	"sync"
 	"time"
+
+	"github.com/sandbox-labs/sandbox/services/release"
 )
 
 // FlagCacheTTL is how long a flag row is cached: flips show up within seconds without a query per request.
 const FlagCacheTTL = 2 * time.Second
-
-// InCohort reports whether userID falls in a flag's rollout: fnv32a("<flag>:<user_id>") % 100 < percent.
-func InCohort(flag string, userID int64, percent int) bool {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(flag + ":" + strconv.FormatInt(userID, 10)))
-	return int(h.Sum32()%100) < percent
-}
 
 // Flags reads feature_flags with a short cache.
 type Flags struct {
@@ -52,5 +45,5 @@ func (f *Flags) Enabled(ctx context.Context, name string, userID int64) bool {
 		f.cache[name] = c
 		f.mu.Unlock()
 	}
-	return c.flag.Enabled && InCohort(name, userID, c.flag.RolloutPercent)
+	return c.flag.Enabled && release.InCohort(name, userID, c.flag.RolloutPercent)
 }

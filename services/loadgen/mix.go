@@ -4,6 +4,8 @@ import (
 	"hash/fnv"
 	"strconv"
 	"sync"
+
+	"github.com/sandbox-labs/sandbox/services/release"
 )
 
 // Kind is one kind of user action.
@@ -125,18 +127,15 @@ type Flag struct {
 }
 
 // DefaultFlag is the seeded state, used until the first read from Postgres.
-var DefaultFlag = Flag{Enabled: true, RolloutPercent: 15}
+var DefaultFlag = Flag{Enabled: true, RolloutPercent: release.CohortPercentCard}
 
 // FlagName is the feature flag the UI reads.
-const FlagName = "discount_codes"
+const FlagName = release.FlagDiscountCodes
 
-// InCohort reports whether the UI shows user the discount field:
-// fnv32a("discount_codes:"+user_id) % 100 < rollout_percent, when the flag is enabled.
+// InCohort reports whether the UI shows user the discount field: the flag is enabled and the user is in its
+// rollout (release.InCohort, the rule checkout applies too).
 func InCohort(userID int64, f Flag) bool {
-	if !f.Enabled {
-		return false
-	}
-	return fnv32a(FlagName+":"+strconv.FormatInt(userID, 10))%100 < uint32(max(f.RolloutPercent, 0))
+	return f.Enabled && release.InCohort(FlagName, userID, f.RolloutPercent)
 }
 
 // DiscountCodes are the seeded valid codes a cohort user types in.

@@ -146,7 +146,7 @@ func TestNotNullMigrationTrap(t *testing.T) {
 	}
 
 	// Naive rollback: v2.3.0 code on the new schema fails every insert with 23502, and still reads fine.
-	for _, rel := range []release.Release{release.V230(), withPatch(PatchCatch23502)} {
+	for _, rel := range []release.Release{release.V230(), withPatch(release.PatchOrdersCatch23502)} {
 		old := startOrders(t, pool, rel, pay.URL)
 		code, o = old.post(t, "", cardOrder)
 		if code != http.StatusInternalServerError || !strings.Contains(o["error"].(string), "23502") {
@@ -198,7 +198,7 @@ func TestKeepSchemaPatchWritesMetadataWithoutPR905(t *testing.T) {
 	pay := httptest.NewServer(&fakePayments{})
 	t.Cleanup(pay.Close)
 	rel := release.V240(nil, 0)
-	rel.Version, rel.Reverted, rel.Patches = "v2.4.1", []int{release.PROrderMetadata}, []string{PatchKeepSchema}
+	rel.Version, rel.Reverted, rel.Patches = "v2.4.1", []int{release.PROrderMetadata}, []string{release.PatchOrdersKeepSchema}
 	in := startOrders(t, pool, rel, pay.URL)
 	code, o := in.post(t, "", cardOrder)
 	if code != http.StatusCreated || o["metadata"].(map[string]any)["release"] != "v2.4.1" {

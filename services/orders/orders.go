@@ -24,12 +24,6 @@ import (
 	"github.com/sandbox-labs/sandbox/services/release"
 )
 
-// Hotfix patch ids this service honours (see sandbox/patches).
-const (
-	PatchKeepSchema = "orders-keep-schema"
-	PatchCatch23502 = "orders-catch-23502"
-)
-
 // Retry policy of the orders-catch-23502 decoy.
 const (
 	catchAttempts = 3
@@ -99,8 +93,8 @@ func New(cfg platform.Config, log *zap.Logger, db *pgxpool.Pool, paymentsURL str
 	rel := cfg.Release
 	s := &Service{rel: rel, log: log, db: db, paymentsURL: strings.TrimRight(paymentsURL, "/"), http: hc,
 		// PR #905: v2.4.0 writes order_metadata. orders-keep-schema keeps that code in a fix-forward release.
-		writeMeta:  rel.HasPR(release.PROrderMetadata) || rel.HasPatch(PatchKeepSchema),
-		catch23502: rel.HasPatch(PatchCatch23502),
+		writeMeta:  rel.HasPR(release.PROrderMetadata) || rel.HasPatch(release.PatchOrdersKeepSchema),
+		catch23502: rel.HasPatch(release.PatchOrdersCatch23502),
 		inserts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orders_inserts_total",
 			Help: "Order inserts by result (ok|error); errors are logged with their SQLSTATE."}, []string{"result"}),
 	}

@@ -20,13 +20,6 @@ import (
 	"github.com/sandbox-labs/sandbox/services/release"
 )
 
-// Hotfix patch ids this service honours (see sandbox/patches).
-const (
-	PatchCallV4Signature = "payments-call-v4-signature"
-	PatchPinSDK31        = "payments-pin-sdk-3.1"
-	PatchRetryCharge     = "payments-retry-charge"
-)
-
 // Retry policy of the payments-retry-charge decoy.
 const (
 	retryAttempts = 3
@@ -85,8 +78,8 @@ func New(cfg platform.Config, log *zap.Logger, store Store, providerURL string, 
 	s := &Service{rel: rel, log: log, store: store,
 		v3: sdk3.New(providerURL, hc), v4: sdk4.New(providerURL, hc),
 		sdkVersion: rel.SDKVersion(), storedPath: StoredCredentialPath(cfg.Seed),
-		legacyShape: rel.FaultActive(release.FaultSDKBreak) && !rel.HasPatch(PatchCallV4Signature),
-		retry:       rel.HasPatch(PatchRetryCharge),
+		legacyShape: rel.FaultActive(release.FaultSDKBreak) && !rel.HasPatch(release.PatchPaymentsCallV4Signature),
+		retry:       rel.HasPatch(release.PatchPaymentsRetryCharge),
 		charges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "payments_charges_total",
 			Help: "Charge attempts by SDK version, payment path and result (ok|error)."},
 			[]string{"sdk_version", "path", "result"}),

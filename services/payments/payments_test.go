@@ -191,10 +191,10 @@ func TestFixesAndDecoy(t *testing.T) {
 		sdk     string
 		ok      bool
 	}{
-		{"call-v4-signature", []string{PatchCallV4Signature}, nil, "4.0", true},
-		{"pin-sdk-3.1", []string{PatchPinSDK31}, nil, "3.1", true},
+		{"call-v4-signature", []string{release.PatchPaymentsCallV4Signature}, nil, "4.0", true},
+		{"pin-sdk-3.1", []string{release.PatchPaymentsPinSDK31}, nil, "3.1", true},
 		{"fault disabled", nil, []string{release.FaultFlagLeak}, "4.0", true},
-		{"retry decoy", []string{PatchRetryCharge}, nil, "4.0", false},
+		{"retry decoy", []string{release.PatchPaymentsRetryCharge}, nil, "4.0", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -6,8 +6,10 @@ package release
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"sort"
+	"strconv"
 )
 
 // PR is one change in a release's changelog.
@@ -112,7 +114,7 @@ func (r Release) FaultActive(id string) bool {
 
 // SDKVersion is the payment-sdk version the payments service is built against.
 func (r Release) SDKVersion() string {
-	if r.HasPR(PRPaymentSDK4) && !r.HasPatch("payments-pin-sdk-3.1") {
+	if r.HasPR(PRPaymentSDK4) && !r.HasPatch(PatchPaymentsPinSDK31) {
 		return "4.0"
 	}
 	return "3.1"
@@ -138,4 +140,53 @@ func Decode(s string) (Release, error) {
 	}
 	sort.Ints(r.Reverted)
 	return r, nil
+}
+
+// Hotfix patch ids: the one definition the services that honour them and the patch catalogue
+// (sandbox/patches) both use.
+const (
+	PatchCheckoutBackendFlagGate = "checkout-backend-flag-gate"
+	PatchCheckoutNullGuard       = "checkout-null-guard"
+	PatchPaymentsCallV4Signature = "payments-call-v4-signature"
+	PatchPaymentsPinSDK31        = "payments-pin-sdk-3.1"
+	PatchOrdersKeepSchema        = "orders-keep-schema"
+	// Decoys: they look like fixes and are not.
+	PatchCheckoutFlagDefaultOff = "checkout-flag-default-off"
+	PatchPaymentsRetryCharge    = "payments-retry-charge"
+	PatchOrdersCatch23502       = "orders-catch-23502"
+	PatchCheckoutRaiseTimeout   = "checkout-raise-timeout"
+)
+
+// FlagDiscountCodes is the feature flag PR #892 ships behind.
+const FlagDiscountCodes = "discount_codes"
+
+// The cohort rule, the one definition checkout, the load generator and the grader share: a user is in a
+// flag's rollout when fnv32a(flag+":"+user_id) % 100 < rollout percent.
+
+// CohortBucket is the user's bucket 0..99 for flag.
+func CohortBucket(flag string, userID int64) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(flag + ":" + strconv.FormatInt(userID, 10)))
+	return int(h.Sum32() % 100)
+}
+
+// InCohort reports whether userID is inside flag's rollout of percent.
+func InCohort(flag string, userID int64, percent int) bool {
+	return CohortBucket(flag, userID) < percent
+}
+
+// The seeded variant's discount_codes rollout: seed 0 keeps the card's 15%, other seeds spread it over
+// CohortPercentMin..CohortPercentMax so trainees side by side see different shares.
+const (
+	CohortPercentCard = 15
+	CohortPercentMin  = 10
+	CohortPercentMax  = 20
+)
+
+// SeededCohortPercent is the discount_codes rollout percent of seed's variant.
+func SeededCohortPercent(seed int64) int {
+	if seed == 0 {
+		return CohortPercentCard
+	}
+	return CohortPercentMin + int(uint64(seed)%uint64(CohortPercentMax-CohortPercentMin+1))
 }

@@ -68,3 +68,35 @@ func TestSDKVersion(t *testing.T) {
 		t.Errorf("reverted/v2.3.0 SDK %s/%s, want 3.1", r.SDKVersion(), V230().SDKVersion())
 	}
 }
+
+func TestInCohortShare(t *testing.T) {
+	n := 0
+	for u := int64(1); u <= 1000; u++ {
+		if InCohort(FlagDiscountCodes, u, 15) {
+			n++
+		}
+	}
+	if n < 110 || n > 190 {
+		t.Fatalf("cohort of 1000 users at 15%% = %d", n)
+	}
+	if InCohort(FlagDiscountCodes, 1, 0) || !InCohort(FlagDiscountCodes, 1, 100) {
+		t.Fatal("0% must include nobody and 100% everybody")
+	}
+}
+
+func TestSeededCohortPercentSpansTheRange(t *testing.T) {
+	if got := SeededCohortPercent(0); got != CohortPercentCard {
+		t.Fatalf("seed 0: %d%%, want the card's %d%%", got, CohortPercentCard)
+	}
+	seen := map[int]bool{}
+	for seed := int64(-50); seed <= 50; seed++ {
+		p := SeededCohortPercent(seed)
+		if p < CohortPercentMin || p > CohortPercentMax {
+			t.Fatalf("seed %d: %d%%, outside %d..%d", seed, p, CohortPercentMin, CohortPercentMax)
+		}
+		seen[p] = true
+	}
+	if len(seen) != CohortPercentMax-CohortPercentMin+1 {
+		t.Fatalf("seeds -50..50 give %d distinct shares, want every one of %d..%d", len(seen), CohortPercentMin, CohortPercentMax)
+	}
+}

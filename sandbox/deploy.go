@@ -13,6 +13,7 @@ import (
 	"github.com/sandbox-labs/sandbox/services/release"
 	"github.com/sandbox-labs/sandbox/services/schema"
 	"github.com/sandbox-labs/sandbox/services/status"
+	"github.com/sandbox-labs/sandbox/services/topology"
 )
 
 // ReleaseServices are the roles a release of this shop changes; `deploy all` and `rollback` act on these.
@@ -166,24 +167,19 @@ func (e *Engine) rollService(ctx context.Context, o DeployOptions, settings Sett
 		progress(fmt.Sprintf("%s is already at %s", svc, rel.Version))
 		return sd, nil
 	}
-	spec := ContainerSpec{Name: o.Name, Service: svc, Version: rel.Version, Previous: sd.From, Rollback: o.Rollback,
-		Image: ImageRef(o.Name, svc, rel.Version), Env: RoleEnv(o.Name, svc, settings)}
+	spec := RoleSpec(o.Name, svc, rel.Version, settings)
+	spec.Previous, spec.Rollback = sd.From, o.Rollback
 	if len(olds) > 0 {
 		// Keep whatever environment the running instance had (a trainee may have tuned it).
 		if ins, err := e.ContainerInspect(ctx, olds[len(olds)-1].ID); err == nil && ins.Config != nil {
 			spec.Env = filterEnv(ins.Config.Env)
 		}
 	}
-	switch svc {
-	case "gateway":
-		spec.Publish = "8080/tcp"
-	case "control":
-		spec.Publish = "8080/tcp"
-		spec.Mounts = map[string]string{VolumeName(o.Name, "control"): "/data"}
-	}
-	// The control room is a singleton: two on one volume would write one record with two sequence counters.
-	// It is replaced, not rolled: the old one stops (persisting its state) before the new one starts.
-	singleton := svc == "control"
+	// A role with a volume (the control room) is a singleton: two on one volume would write one record with
+	// two sequence counters. It is replaced, not rolled: the old one stops (persisting its state) before the
+	// new one starts.
+	role, _ := topology.Lookup(svc)
+	singleton := role.Singleton()
 	if singleton {
 		for _, old := range olds {
 			progress(fmt.Sprintf("%s: stopping %s (%s) before %s starts on its volume", svc, old.Version, old.Name, rel.Version))

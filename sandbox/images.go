@@ -20,13 +20,14 @@ import (
 	"github.com/docker/go-connections/nat"
 
 	"github.com/sandbox-labs/sandbox/services/release"
+	"github.com/sandbox-labs/sandbox/services/topology"
 )
 
-// Roles that run from the sandbox binary, in start order.
-var Roles = []string{"provider", "catalog", "auth", "payments", "orders", "checkout", "gateway", "control", "loadgen"}
+// Roles that run from the sandbox binary, in start order (services/topology).
+var Roles = topology.StartOrder()
 
 // ShopRoles are the roles a release deploys (control room and load generator are infrastructure, not shop).
-var ShopRoles = []string{"gateway", "checkout", "orders", "payments", "provider", "catalog", "auth"}
+var ShopRoles = topology.Names(func(r topology.Role) bool { return r.Shop })
 
 // IsRole reports whether role is one of the sandbox's service roles.
 func IsRole(role string) bool {

@@ -20,6 +20,7 @@ import (
 	"github.com/sandbox-labs/sandbox/sandbox/pgimage"
 	"github.com/sandbox-labs/sandbox/services/release"
 	"github.com/sandbox-labs/sandbox/services/schema"
+	"github.com/sandbox-labs/sandbox/services/topology"
 )
 
 // Shop database credentials inside the sandbox network (a training shop, not a secret).
@@ -60,10 +61,12 @@ func InternalDatabaseURL() string {
 // RoleEnv is the environment of a role's container.
 func RoleEnv(name, role string, s Settings) []string {
 	env := []string{"SANDBOX_NAME=" + name, "SANDBOX_SEED=" + strconv.FormatInt(s.Seed, 10), "SANDBOX_LISTEN=:8080"}
-	switch role {
-	case "provider", "gateway":
-	default:
+	r, _ := topology.Lookup(role)
+	if r.UsesDB {
 		env = append(env, "SANDBOX_DATABASE_URL="+InternalDatabaseURL())
+	}
+	if r.DataDir != "" {
+		env = append(env, "SANDBOX_DATA_DIR="+r.DataDir)
 	}
 	switch role {
 	case "gateway":
@@ -74,9 +77,27 @@ func RoleEnv(name, role string, s Settings) []string {
 	case "loadgen":
 		env = append(env, "SANDBOX_LOAD_RPS="+strconv.FormatFloat(s.LoadRPS, 'f', -1, 64), "SANDBOX_TARGET=http://gateway:8080")
 	case "control":
-		env = append(env, "SANDBOX_DATA_DIR=/data", "SANDBOX_SCRAPE_INTERVAL="+s.ScrapeInterval)
+		env = append(env, "SANDBOX_SCRAPE_INTERVAL="+s.ScrapeInterval)
 	}
 	return env
+}
+
+// servicePort is the port every role serves on inside its container.
+const servicePort = "8080/tcp"
+
+// RoleSpec is how role's container runs at version: its image, environment, published port and volume, as
+// the topology says. `up` and deploy both take it from here.
+func RoleSpec(name, role, version string, s Settings) ContainerSpec {
+	spec := ContainerSpec{Name: name, Service: role, Version: version, Image: ImageRef(name, role, version),
+		Env: RoleEnv(name, role, s)}
+	r, _ := topology.Lookup(role)
+	if r.Published {
+		spec.Publish = servicePort
+	}
+	if r.DataDir != "" {
+		spec.Mounts = map[string]string{VolumeName(name, role): r.DataDir}
+	}
+	return spec
 }
 
 // Progress receives one line per step of a long operation.
@@ -201,7 +222,8 @@ func (e *Engine) Up(ctx context.Context, o UpOptions, progress Progress) (ep End
 	if _, err := e.NetworkCreate(ctx, NetworkName(o.Name), network.CreateOptions{Driver: "bridge", Labels: netLabels}); err != nil {
 		return ep, fmt.Errorf("create network: %w", err)
 	}
-	for _, purpose := range []string{"pgdata", "control"} {
+	volumes := append([]string{"pgdata"}, topology.Names(func(r topology.Role) bool { return r.DataDir != "" })...)
+	for _, purpose := range volumes {
 		if _, err := e.VolumeCreate(ctx, volume.CreateOptions{Name: VolumeName(o.Name, purpose), Labels: ResourceLabels(o.Name, purpose, "")}); err != nil {
 			return ep, fmt.Errorf("create volume: %w", err)
 		}
@@ -234,16 +256,7 @@ func (e *Engine) Up(ctx context.Context, o UpOptions, progress Progress) (ep End
 	ids := map[string]string{}
 	for _, role := range Roles {
 		progress(fmt.Sprintf("starting %s %s", role, v230.Version))
-		spec := ContainerSpec{Name: o.Name, Service: role, Version: v230.Version, Image: ImageRef(o.Name, role, v230.Version),
-			Env: RoleEnv(o.Name, role, s)}
-		switch role {
-		case "gateway":
-			spec.Publish = "8080/tcp"
-		case "control":
-			spec.Publish = "8080/tcp"
-			spec.Mounts = map[string]string{VolumeName(o.Name, "control"): "/data"}
-		}
-		id, err := e.StartContainer(ctx, spec)
+		id, err := e.StartContainer(ctx, RoleSpec(o.Name, role, v230.Version, s))
 		if err != nil {
 			return ep, err
 		}
@@ -335,7 +348,7 @@ func (e *Engine) Endpoints(ctx context.Context, name string) (Endpoints, error) 
 		}
 		switch in.Service {
 		case "gateway", "control":
-			hp, err := e.PublishedPort(ctx, in.ID, "8080/tcp")
+			hp, err := e.PublishedPort(ctx, in.ID, servicePort)
 			if err != nil {
 				continue
 			}

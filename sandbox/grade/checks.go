@@ -355,8 +355,6 @@ func noDataLoss(st *LiveState, ev *evidence) Check {
 		strings.Join(tables, " and "), in.Since.UTC().Format(time.RFC3339), in.VerifiedAt.UTC().Format(time.RFC3339))
 }
 
-var unaffectedRoutes = []string{"/api/search", "/api/catalog", "/api/auth"}
-
 func unaffectedUntouched(s *status.Snapshot, ev *evidence, th Thresholds) Check {
 	var bad, figures []string
 	if len(ev.Touched) > 0 {

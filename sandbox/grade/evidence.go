@@ -12,6 +12,7 @@ import (
 	"github.com/sandbox-labs/sandbox/faults"
 	"github.com/sandbox-labs/sandbox/services/release"
 	"github.com/sandbox-labs/sandbox/services/status"
+	"github.com/sandbox-labs/sandbox/services/topology"
 )
 
 // observedGrace is how long after the release's deploy finished observed changes still belong to the
@@ -213,14 +214,33 @@ func versionParts(v string) [3]int {
 }
 
 var (
-	sqlWrite   = regexp.MustCompile(`(?i)\b(alter|update|delete|drop|insert|truncate|create)\b`)
-	sqlSchema  = regexp.MustCompile(`(?i)(information_schema|order_metadata|\\d|pg_attribute|goose_db_version|pg_catalog)`)
-	sqlFix     = regexp.MustCompile(`(?i)order_metadata.*(set\s+default|drop\s+not\s+null)`)
-	sqlDrop    = regexp.MustCompile(`(?i)drop\s+column.*order_metadata|drop\s+table\s+orders`)
-	prInArgs   = regexp.MustCompile(`#?\b(\d{3})\b`)
-	affected   = []string{"checkout", "orders", "payments"}
-	unaffected = []string{"catalog", "auth"}
+	sqlWrite  = regexp.MustCompile(`(?i)\b(alter|update|delete|drop|insert|truncate|create)\b`)
+	sqlSchema = regexp.MustCompile(`(?i)(information_schema|order_metadata|\\d|pg_attribute|goose_db_version|pg_catalog)`)
+	sqlFix    = regexp.MustCompile(`(?i)order_metadata.*(set\s+default|drop\s+not\s+null)`)
+	sqlDrop   = regexp.MustCompile(`(?i)drop\s+column.*order_metadata|drop\s+table\s+orders`)
+	prInArgs  = regexp.MustCompile(`#?\b(\d{3})\b`)
 )
+
+// What v2.4.0 touches, from the release and the topology: the roles its PRs change (affected), the edge
+// routes that reach none of them, and the roles serving only those routes (unaffected: never to redeploy).
+var (
+	affected = topology.Names(func(r topology.Role) bool {
+		return slices.ContainsFunc(release.V240PRs, func(p release.PR) bool { return p.Service == r.Name })
+	})
+	unaffectedRoutes, unaffected = untouchedBy(affected)
+)
+
+func untouchedBy(changed []string) (routes, roles []string) {
+	for _, rt := range topology.Routes {
+		if !slices.Contains(changed, rt.Upstream) {
+			routes = append(routes, rt.Family)
+			if !slices.Contains(roles, rt.Upstream) {
+				roles = append(roles, rt.Upstream)
+			}
+		}
+	}
+	return routes, roles
+}
 
 // argv splits a command event's Detail: "sandbox logs payments", "logs payments" or a JSON array.
 func argv(detail string) []string {

@@ -9,9 +9,6 @@ import (
 	"github.com/sandbox-labs/sandbox/services/status"
 )
 
-// faultyRoles are the roles v2.4.0 changes; one of them must have been seen live on v2.4.0.
-var faultyRoles = []string{"orders", "payments", "checkout"}
-
 // ErrNotGradeable says why a sandbox has no incident to grade; `grade` exits 2 with it, never 0.
 type ErrNotGradeable struct{ Reason string }
 
@@ -31,7 +28,7 @@ func IncidentShipped(faults []string, tl []status.Event) error {
 	}
 	shippedAt := -1
 	for i, e := range tl {
-		if e.Kind == status.EventVersionObserved && e.Actor == "observed" && slices.Contains(faultyRoles, e.Service) &&
+		if e.Kind == status.EventVersionObserved && e.Actor == "observed" && slices.Contains(affected, e.Service) &&
 			slices.Contains(strings.Split(e.To, ","), "v2.4.0") {
 			shippedAt = i
 			break

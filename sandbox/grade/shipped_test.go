@@ -119,3 +119,16 @@ func TestRecordIntact(t *testing.T) {
 		t.Errorf("record with an event removed: %+v", c)
 	}
 }
+
+// The scenario card: v2.4.0 changes checkout, orders and payments; catalog, search and auth stay untouched.
+func TestAffectedAndUnaffectedFollowTheReleaseAndTopology(t *testing.T) {
+	if got := strings.Join(affected, ","); got != "checkout,orders,payments" {
+		t.Errorf("affected roles %s", got)
+	}
+	if got := strings.Join(unaffected, ","); got != "catalog,auth" {
+		t.Errorf("unaffected roles %s", got)
+	}
+	if got := strings.Join(unaffectedRoutes, ","); got != "/api/search,/api/catalog,/api/auth" {
+		t.Errorf("unaffected routes %s", got)
+	}
+}

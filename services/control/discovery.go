@@ -8,10 +8,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sandbox-labs/sandbox/services/topology"
 )
 
 // ScrapedRoles are the aliases the control room resolves and scrapes (itself excluded).
-var ScrapedRoles = []string{"gateway", "checkout", "orders", "payments", "provider", "catalog", "auth", "loadgen"}
+var ScrapedRoles = topology.Names(topology.Role.Scraped)
 
 // LookupHost resolves an alias to addresses; net.DefaultResolver.LookupHost by default.
 type LookupHost func(ctx context.Context, host string) ([]string, error)

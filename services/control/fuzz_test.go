@@ -27,7 +27,7 @@ func FuzzPostEvent(f *testing.F) {
 		`[]`, `null`, `{"kind":1}`, `{"kind":"command","data":{"a":null}}`, "\x00", `{"kind":"command"}{"kind":"x"}`} {
 		f.Add([]byte(s))
 	}
-	c, err := New(Options{Name: "fuzz", DataDir: f.TempDir(), Discover: (&topology{}).discover,
+	c, err := New(Options{Name: "fuzz", DataDir: f.TempDir(), Discover: (&fakeTopology{}).discover,
 		TokenDigest: status.TokenDigest(testSecret)})
 	if err != nil {
 		f.Fatal(err)

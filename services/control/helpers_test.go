@@ -124,13 +124,13 @@ func (in *instance) serve(route string, code string, n int, secs float64) {
 	}
 }
 
-// topology is a mutable discoverer: tests add and remove instances between ticks.
-type topology struct {
+// fakeTopology is a mutable discoverer: tests add and remove instances between ticks.
+type fakeTopology struct {
 	mu sync.Mutex
 	m  map[string][]string
 }
 
-func (tp *topology) set(role string, ins ...*instance) {
+func (tp *fakeTopology) set(role string, ins ...*instance) {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
 	if tp.m == nil {
@@ -142,7 +142,7 @@ func (tp *topology) set(role string, ins ...*instance) {
 	}
 }
 
-func (tp *topology) discover(ctx context.Context) map[string][]string {
+func (tp *fakeTopology) discover(ctx context.Context) map[string][]string {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
 	return StaticDiscoverer(tp.m)(ctx)
@@ -151,7 +151,7 @@ func (tp *topology) discover(ctx context.Context) map[string][]string {
 type harness struct {
 	t     testing.TB
 	clock *fakeClock
-	topo  *topology
+	topo  *fakeTopology
 	dir   string
 	c     *Controller
 }
@@ -161,7 +161,7 @@ const testSecret = "test-secret-0123456789abcdef"
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: newClock(), topo: &topology{}, dir: t.TempDir()}
+	h := &harness{t: t, clock: newClock(), topo: &fakeTopology{}, dir: t.TempDir()}
 	h.open()
 	return h
 }

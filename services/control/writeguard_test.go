@@ -105,7 +105,7 @@ func TestWriteAPIRefusesForgery(t *testing.T) {
 
 // A control room started without a token digest (not by `sandbox up`) takes no writes at all.
 func TestWriteAPIClosedWithoutToken(t *testing.T) {
-	c, err := New(Options{Name: "t", DataDir: t.TempDir(), Discover: (&topology{}).discover})
+	c, err := New(Options{Name: "t", DataDir: t.TempDir(), Discover: (&fakeTopology{}).discover})
 	if err != nil {
 		t.Fatal(err)
 	}

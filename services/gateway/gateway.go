@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sandbox-labs/sandbox/services/platform"
+	"github.com/sandbox-labs/sandbox/services/topology"
 )
 
 // Tunables (defaults; env overrides in ConfigFromEnv). The retry backoff is what turns a failing request
@@ -49,22 +50,10 @@ const (
 )
 
 // Route maps an edge route family to an upstream role and path prefix.
-type Route struct {
-	Family   string // edge prefix and metric label, e.g. "/api/catalog"
-	Upstream string // role alias
-	Rewrite  string // upstream path prefix replacing Family
-}
+type Route = topology.Route
 
-// Routes is the edge routing table (docs/ARCHITECTURE.md). The remainder of the path after Family is kept:
-// /api/catalog/7 -> catalog /products/7, /api/auth/login -> auth /login.
-var Routes = []Route{
-	{"/api/search", "catalog", "/search"},
-	{"/api/catalog", "catalog", "/products"},
-	{"/api/auth", "auth", ""},
-	{"/api/checkout", "checkout", "/checkout"},
-	{"/api/orders", "orders", "/orders"},
-	{"/api/payments", "payments", "/payments"},
-}
+// Routes is the edge routing table (services/topology).
+var Routes = topology.Routes
 
 // Config tunes the gateway.
 type Config struct {

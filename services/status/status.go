@@ -2,7 +2,11 @@
 // and the CLI (which prints it). Error rates are fractions: 0.001 = 0.1%.
 package status
 
-import "time"
+import (
+	"time"
+
+	"github.com/sandbox-labs/sandbox/services/topology"
+)
 
 // Snapshot is what `sandbox status --output json` prints.
 type Snapshot struct {
@@ -80,8 +84,8 @@ type Loadgen struct {
 	Dropped float64 `json:"dropped"`
 }
 
-// Routes are the edge route families in display order.
-var Routes = []string{"/api/checkout", "/api/orders", "/api/payments", "/api/search", "/api/catalog", "/api/auth"}
+// Routes are the edge route families in display order (services/topology).
+var Routes = topology.Families()
 
-// Roles are the shop's service roles in display order.
-var Roles = []string{"gateway", "checkout", "orders", "payments", "provider", "catalog", "auth", "loadgen", "control"}
+// Roles are the sandbox's service roles in display order (services/topology).
+var Roles = topology.Names(nil)

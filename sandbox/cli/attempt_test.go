@@ -6,12 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sandbox-labs/sandbox/sandbox"
 	"github.com/sandbox-labs/sandbox/sandbox/grade"
 	"github.com/sandbox-labs/sandbox/services/status"
 )
@@ -194,7 +196,7 @@ func TestGradeNeedsTheEndOnRecord(t *testing.T) {
 	pass := false
 	out, _, code := gradeOnce(t, rec, liveJudge(rec, &pass), "text", "", false, false)
 	if code != grade.ExitCouldNotRun || out != "" {
-		t.Errorf("exit %d, stdout %q; want 2 and nothing printed", code, out)
+		t.Errorf("exit %d, stdout %q; want could-not-grade and nothing printed", code, out)
 	}
 }
 
@@ -205,7 +207,7 @@ func TestGradeRefusesAnUnreadableVerdict(t *testing.T) {
 	pass := true
 	_, _, code := gradeOnce(t, rec, liveJudge(rec, &pass), "text", "", false, false)
 	if code != grade.ExitCouldNotRun || len(rec.ended()) != 1 {
-		t.Errorf("exit %d with %d attempt_ended events; want 2 and no new verdict", code, len(rec.ended()))
+		t.Errorf("exit %d with %d attempt_ended events; want could-not-grade and no new verdict", code, len(rec.ended()))
 	}
 }
 
@@ -376,7 +378,7 @@ func TestCheckRunExitCodesAndNeutral(t *testing.T) {
 		checks []grade.Check
 		err    error
 		code   int
-	}{{checks, nil, 1}, {[]grade.Check{{ID: grade.CheckEdgeSLO, Passed: true, Detail: "ok"}}, nil, 0}, {nil, errors.New("no control room"), 2}} {
+	}{{checks, nil, 1}, {[]grade.Check{{ID: grade.CheckEdgeSLO, Passed: true, Detail: "ok"}}, nil, 0}, {nil, errors.New("no control room"), ExitNotGradeable}, {nil, fmt.Errorf("connect: %w", sandbox.ErrNoEngine), ExitNoEngine}} {
 		for _, format := range []string{"text", "json"} {
 			var out bytes.Buffer
 			err := checkRun(context.Background(), &CheckOptions{IO: IO{Out: &out, ErrOut: io.Discard}, Output: format},

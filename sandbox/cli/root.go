@@ -15,16 +15,19 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sandbox-labs/sandbox/sandbox"
+	"github.com/sandbox-labs/sandbox/sandbox/grade"
 	"github.com/sandbox-labs/sandbox/services/status"
 )
 
-// Exit codes.
+// Exit codes: the one table every command uses.
 const (
 	ExitOK       = 0
 	ExitFailed   = 1 // the operation failed (or, for grade, did not pass)
 	ExitUsage    = 2 // bad command line: nothing was changed
-	ExitNoEngine = 3
+	ExitNoEngine = 3 // no Docker engine answered
 	ExitLocked   = 4 // another command is changing the sandbox; nothing was changed
+	// ExitNotGradeable: grade or check could not reach a verdict (no incident shipped, record unreadable).
+	ExitNotGradeable = grade.ExitCouldNotRun
 )
 
 // IO are the streams commands write to; tests capture them.
@@ -55,6 +58,8 @@ func (e ExitError) Error() string {
 	}
 	return e.Err.Error()
 }
+
+func (e ExitError) Unwrap() error { return e.Err }
 
 // Globals are flags every command shares.
 type Globals struct {
@@ -191,12 +196,12 @@ func ExitCode(err error) int {
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.Is(err, sandbox.ErrNoEngine): // whatever the command, even when it wraps the error
+		return ExitNoEngine
 	case errors.As(err, &ee):
 		return ee.Code
 	case errors.As(err, &ue):
 		return ExitUsage
-	case errors.Is(err, sandbox.ErrNoEngine):
-		return ExitNoEngine
 	case errors.As(err, new(*sandbox.LockedError)):
 		return ExitLocked
 	case strings.HasPrefix(err.Error(), "unknown command"), strings.HasPrefix(err.Error(), "unknown flag"),

@@ -99,10 +99,10 @@ func TestIntegrationUpStatusDown(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// No incident shipped, so there is nothing to grade: exit 2 and why, never a pass.
+	// No incident shipped, so there is nothing to grade: the could-not-grade exit and why, never a pass.
 	out, errs, code := runCLI(t, "grade", "--name", name)
-	if code != 2 || !strings.Contains(errs, "v2.4.0 never shipped") {
-		t.Errorf("grade without an incident: exit %d, stdout %q stderr %q; want exit 2 saying v2.4.0 never shipped", code, out, errs)
+	if code != grade.ExitCouldNotRun || !strings.Contains(errs, "v2.4.0 never shipped") {
+		t.Errorf("grade without an incident: exit %d, stdout %q stderr %q; want exit %d saying v2.4.0 never shipped", code, out, errs, grade.ExitCouldNotRun)
 	}
 
 	// A table held locked in the trainee's psql makes no command hang: grade and sql say what to do.

@@ -302,7 +302,7 @@ func TestMissingEvidenceFailsChecks(t *testing.T) {
 
 func TestExitCode(t *testing.T) {
 	if ExitCode(&Result{Passed: true}, nil) != 0 || ExitCode(&Result{}, nil) != 1 ||
-		ExitCode(nil, errors.New("x")) != 2 || ExitCode(&Result{Passed: true}, errors.New("x")) != 2 {
+		ExitCode(nil, errors.New("x")) != 5 || ExitCode(&Result{Passed: true}, errors.New("x")) != 5 {
 		t.Fatal("exit codes wrong")
 	}
 }

@@ -226,14 +226,15 @@ type HintTaken struct {
 	At    time.Time `json:"at"`
 }
 
-// Exit codes of `sandbox grade`.
+// Exit codes of `sandbox grade` and `sandbox check` (part of the CLI's one table, sandbox/cli/root.go): a lab
+// gates on 0 alone. Could-not-grade has its own code, never 2 (a bad command line) or 3 (no engine).
 const (
 	ExitPassed      = 0
 	ExitNotPassed   = 1
-	ExitCouldNotRun = 2
+	ExitCouldNotRun = 5
 )
 
-// ExitCode maps a grade outcome to the process exit code: 0 passed, 1 not passed, 2 could not grade.
+// ExitCode maps a grade outcome to the process exit code: 0 passed, 1 not passed, 5 could not grade.
 func ExitCode(r *Result, err error) int {
 	if err != nil || r == nil {
 		return ExitCouldNotRun

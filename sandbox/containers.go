@@ -1,22 +1,18 @@
 package sandbox
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
 
+	"github.com/sandbox-labs/sandbox/sandbox/engine"
 	"github.com/sandbox-labs/sandbox/services/status"
 )
 
@@ -90,12 +86,6 @@ type ContainerSpec struct {
 	Root     bool // Postgres needs root to initialise its data dir; shop services never run as root
 }
 
-func randomSuffix() string {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // StartContainer creates and starts a container on the sandbox network with the service alias.
 func (e *Engine) StartContainer(ctx context.Context, s ContainerSpec) (string, error) {
 	secret, err := e.Secret(ctx, s.Name)
@@ -144,7 +134,7 @@ func (e *Engine) StartContainer(ctx context.Context, s ContainerSpec) (string, e
 	for vol, target := range s.Mounts {
 		hc.Binds = append(hc.Binds, vol+":"+target)
 	}
-	cname := s.Name + "-" + s.Service + "-" + randomSuffix()
+	cname := s.Name + "-" + s.Service + "-" + engine.RandomSuffix(3)
 	if secret != "" {
 		labels[LabelSeal] = Seal(secret, cname)
 	}
@@ -166,72 +156,12 @@ func (e *Engine) StartContainer(ctx context.Context, s ContainerSpec) (string, e
 // unhealthy. A crash counts as an exit even though the on-failure restart policy brings the container back:
 // Docker shows it "restarting", then running and "starting" again, so waiting would only run out the timeout.
 func (e *Engine) WaitHealthy(ctx context.Context, id string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		ins, err := e.ContainerInspect(ctx, id)
-		if err != nil {
-			return fmt.Errorf("inspect container: %w", err)
-		}
-		st := ins.State
-		switch {
-		case st == nil:
-		case st.Restarting:
-			return fmt.Errorf("container %s exited (code %d) and is being restarted: %s", strings.TrimPrefix(ins.Name, "/"), st.ExitCode, e.tailLogs(id, 15))
-		case ins.RestartCount > 0:
-			return fmt.Errorf("container %s exited and was restarted %d time(s): %s", strings.TrimPrefix(ins.Name, "/"), ins.RestartCount, e.tailLogs(id, 15))
-		case !st.Running && (st.Status == "exited" || st.Status == "dead"):
-			return fmt.Errorf("container %s exited (code %d): %s", strings.TrimPrefix(ins.Name, "/"), st.ExitCode, e.tailLogs(id, 15))
-		case st.Health == nil && st.Running:
-			return nil // no healthcheck: running is the best we know
-		case st.Health != nil && st.Health.Status == "healthy":
-			return nil
-		case st.Health != nil && st.Health.Status == "unhealthy":
-			return fmt.Errorf("container %s is unhealthy: %s", strings.TrimPrefix(ins.Name, "/"), e.tailLogs(id, 15))
-		}
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("container %s not healthy after %s: %s", strings.TrimPrefix(ins.Name, "/"), timeout, e.tailLogs(id, 15))
-			}
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
-func (e *Engine) tailLogs(id string, lines int) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	rc, err := e.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(lines)})
-	if err != nil {
-		return "(no logs: " + err.Error() + ")"
-	}
-	defer rc.Close()
-	var out bytes.Buffer
-	_, _ = stdcopy.StdCopy(&out, &out, io.LimitReader(rc, 64<<10))
-	return "last log lines:\n" + strings.TrimSpace(out.String())
+	return engine.Wait(ctx, e, id, timeout, engine.ForHealth())
 }
 
 // PublishedPort returns the 127.0.0.1 host port the engine chose for a container port.
 func (e *Engine) PublishedPort(ctx context.Context, id, port string) (string, error) {
-	ins, err := e.ContainerInspect(ctx, id)
-	if err != nil {
-		return "", fmt.Errorf("inspect container: %w", err)
-	}
-	return hostPort(ins.NetworkSettings, port)
-}
-
-func hostPort(ns *container.NetworkSettings, port string) (string, error) {
-	if ns == nil {
-		return "", fmt.Errorf("port %s is not published", port)
-	}
-	for _, b := range ns.Ports[nat.Port(port)] {
-		if b.HostPort != "" && (b.HostIP == "127.0.0.1" || b.HostIP == "") {
-			return "127.0.0.1:" + b.HostPort, nil
-		}
-	}
-	return "", fmt.Errorf("port %s is not published on 127.0.0.1", port)
+	return engine.HostPort(ctx, e, id, port)
 }
 
 // StopAndRemove drains a container with SIGTERM (the service finishes in-flight requests), then removes it.

@@ -12,13 +12,12 @@ import (
 	"slices"
 	"time"
 
-	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/errdefs"
-	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/go-connections/nat"
 
+	"github.com/sandbox-labs/sandbox/sandbox/engine"
 	"github.com/sandbox-labs/sandbox/services/release"
 	"github.com/sandbox-labs/sandbox/services/topology"
 )
@@ -90,17 +89,7 @@ func buildContext(files []tarFile) (io.Reader, error) {
 // runBuild sends a classic-builder build (no BuildKit: a FROM scratch build then needs no registry) and
 // waits for it, returning the daemon's error message if the build failed.
 func (e *Engine) runBuild(ctx context.Context, ctxTar io.Reader, tag string, labels map[string]string) error {
-	resp, err := e.ImageBuild(ctx, ctxTar, build.ImageBuildOptions{
-		Tags: []string{tag}, Labels: labels, Remove: true, ForceRemove: true, Version: build.BuilderV1,
-	})
-	if err != nil {
-		return fmt.Errorf("build %s: %w", tag, err)
-	}
-	defer resp.Body.Close()
-	if err := jsonmessage.DisplayJSONMessagesStream(resp.Body, io.Discard, 0, false, nil); err != nil {
-		return fmt.Errorf("build %s: %w", tag, err)
-	}
-	return nil
+	return engine.Build(ctx, e, ctxTar, []string{tag}, labels)
 }
 
 func (e *Engine) imageLabels(ctx context.Context, ref string) (map[string]string, bool) {

@@ -5,26 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/go-connections/nat"
-
 	"github.com/sandbox-labs/sandbox/services/status"
 )
-
-func TestHostPortPicksLoopbackBinding(t *testing.T) {
-	ns := &container.NetworkSettings{}
-	ns.Ports = nat.PortMap{"8080/tcp": {{HostIP: "0.0.0.0", HostPort: "1111"}, {HostIP: "127.0.0.1", HostPort: "49153"}}}
-	got, err := hostPort(ns, "8080/tcp")
-	if err != nil || got != "127.0.0.1:49153" {
-		t.Fatalf("hostPort = %q, %v; want 127.0.0.1:49153", got, err)
-	}
-	if _, err := hostPort(ns, "5432/tcp"); err == nil {
-		t.Error("unpublished port: want an error")
-	}
-	if _, err := hostPort(nil, "8080/tcp"); err == nil {
-		t.Error("no network settings: want an error")
-	}
-}
 
 func TestFilterEnvKeepsSandboxSettingsOnly(t *testing.T) {
 	got := filterEnv([]string{"PATH=/bin", "SANDBOX_NAME=x", "SANDBOX_SERVICE=orders", "SANDBOX_RELEASE={}", "SANDBOX_LOAD_RPS=9"})

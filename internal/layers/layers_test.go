@@ -22,6 +22,7 @@ var rules = []struct {
 	{"sandbox/grade", []string{"services/", "faults"}, "the grader is pure: no engine, no CLI"},
 	{"sandbox/cli", []string{"services/", "faults", "sandbox", "sandbox/"}, "the CLI sits on the sandbox"},
 	{"sandbox/e2e", []string{"services/", "faults", "sandbox", "internal/"}, "end-to-end tests drive everything"},
+	{"sandbox/engine", nil, "the engine layer is a leaf: everything that talks to Docker shares it"},
 	{"sandbox/", []string{"services/", "faults", "sandbox/", "dashboards", "internal/"}, "helpers below the sandbox engine"},
 	{"sandbox", []string{"services/", "faults", "sandbox/"}, "the engine layer uses the helpers below it"},
 	{"cmd/", []string{"sandbox/cli"}, "main only calls the CLI"},

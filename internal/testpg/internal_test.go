@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/sandbox-labs/sandbox/sandbox/engine"
 )
 
 // A container that dies during start-up must fail the wait at once, with a
@@ -22,10 +24,10 @@ func TestIntegrationWaitFailsFastWhenContainerExits(t *testing.T) {
 	if err == nil {
 		t.Fatal("waitReady succeeded for a container that cannot start")
 	}
-	if !strings.Contains(err.Error(), "container exited") {
+	if !strings.Contains(err.Error(), "exited") {
 		t.Errorf("err = %v, want it to say the container exited", err)
 	}
-	if l := logs(cli, id); !strings.Contains(l, "POSTGRES_PASSWORD") {
+	if l := engine.LogTail(cli, id, 100); !strings.Contains(l, "POSTGRES_PASSWORD") {
 		t.Errorf("logs lack the entrypoint's reason:\n%s", l)
 	}
 }

@@ -2,12 +2,9 @@
 package testpg
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"net"
 	"net/url"
 	"sync"
 	"testing"
@@ -15,11 +12,11 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sandbox-labs/sandbox/internal/testenv"
+	"github.com/sandbox-labs/sandbox/sandbox/engine"
 	"github.com/sandbox-labs/sandbox/sandbox/pgimage"
 )
 
@@ -78,7 +75,7 @@ func Start(t testing.TB) string {
 		"POSTGRES_DB=" + Database,
 	})
 	if err := waitReady(ctx, cli, id, u); err != nil {
-		t.Fatalf("testpg: postgres container %.12s (%s): %v\ncontainer logs:\n%s", id, ref, err, logs(cli, id))
+		t.Fatalf("testpg: postgres container %.12s (%s): %v", id, ref, err)
 	}
 	return u
 }
@@ -88,7 +85,7 @@ func Start(t testing.TB) string {
 func startContainer(t testing.TB, cli client.APIClient, ref string, env []string) (id, dsn string) {
 	t.Helper()
 	ctx := context.Background()
-	name := "sandbox-testpg-" + randomHex(6)
+	name := "sandbox-testpg-" + engine.RandomSuffix(6)
 	created, err := cli.ContainerCreate(ctx,
 		&container.Config{
 			Image: ref,
@@ -121,14 +118,14 @@ func startContainer(t testing.TB, cli client.APIClient, ref string, env []string
 	if err := cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		t.Fatalf("testpg: start container: %v", err)
 	}
-	port, err := hostPort(ctx, cli, id)
+	addr, err := engine.HostPort(ctx, cli, id, "5432/tcp")
 	if err != nil {
-		t.Fatalf("testpg: %v\n%s", err, logs(cli, id))
+		t.Fatalf("testpg: %v\n%s", err, engine.LogTail(cli, id, 100))
 	}
 	dsn = (&url.URL{
 		Scheme:   "postgres",
 		User:     url.UserPassword(User, Password),
-		Host:     net.JoinHostPort("127.0.0.1", port),
+		Host:     addr,
 		Path:     "/" + Database,
 		RawQuery: "sslmode=disable",
 	}).String()
@@ -151,78 +148,6 @@ func ensureImage(ctx context.Context, cli client.APIClient, t testing.TB) (strin
 	return ref, nil
 }
 
-// hostPort reads the engine-chosen port; it is set once the container runs.
-func hostPort(ctx context.Context, cli client.APIClient, id string) (string, error) {
-	info, err := cli.ContainerInspect(ctx, id)
-	if err != nil {
-		return "", fmt.Errorf("inspect container: %w", err)
-	}
-	if info.NetworkSettings != nil {
-		for _, b := range info.NetworkSettings.Ports["5432/tcp"] {
-			if b.HostPort != "" {
-				return b.HostPort, nil
-			}
-		}
-	}
-	return "", fmt.Errorf("no host port published for 5432/tcp")
-}
-
-// waitReady polls until a real login succeeds, failing at once if the
-// container stops: waiting out the timeout then would only hide the cause.
-func waitReady(ctx context.Context, cli client.APIClient, id, u string) error {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	var lastErr error
-	for {
-		info, err := cli.ContainerInspect(ctx, id)
-		if err != nil {
-			return fmt.Errorf("inspect container: %w", err)
-		}
-		if info.State != nil && !info.State.Running {
-			return fmt.Errorf("container exited (status %s, code %d) before accepting connections", info.State.Status, info.State.ExitCode)
-		}
-
-		attempt, cancelAttempt := context.WithTimeout(ctx, 5*time.Second)
-		conn, err := pgx.Connect(attempt, u)
-		if err == nil {
-			err = conn.Ping(attempt)
-			conn.Close(attempt)
-		}
-		cancelAttempt()
-		if err == nil {
-			return nil
-		}
-		lastErr = err
-
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not ready after %s: %w", readyTimeout, lastErr)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
-func logs(cli client.APIClient, id string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rc, err := cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "100"})
-	if err != nil {
-		return fmt.Sprintf("(logs unavailable: %v)", err)
-	}
-	defer rc.Close()
-	var buf bytes.Buffer
-	if _, err := stdcopy.StdCopy(&buf, &buf, rc); err != nil {
-		fmt.Fprintf(&buf, "\n(reading logs: %v)", err)
-	}
-	return buf.String()
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // FreshDB creates a database of its own in the Postgres at base and returns its URL, so one container serves
 // many independent cases.
 func FreshDB(t testing.TB, base string) string {
@@ -242,4 +167,17 @@ func FreshDB(t testing.TB, base string) string {
 	u, _ := url.Parse(base)
 	u.Path = "/" + name
 	return u.String()
+}
+
+// waitReady waits until a real login succeeds (the image's init server listens before the real one), failing
+// at once, with the container's last log lines, if it exits.
+func waitReady(ctx context.Context, cli client.APIClient, id, dsn string) error {
+	return engine.Wait(ctx, cli, id, readyTimeout, engine.ForFunc(func(ctx context.Context) error {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		return conn.Ping(ctx)
+	}))
 }

@@ -6,12 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sandbox-labs/sandbox/sandbox/rootfs"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/sandbox-labs/sandbox/sandbox/rootfs"
 
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"

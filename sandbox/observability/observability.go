@@ -12,14 +12,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/sandbox-labs/sandbox/sandbox/rootfs"
 	"io"
 	"io/fs"
-	"net/http"
 	"path"
 	"strings"
 	"time"
@@ -30,10 +26,10 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
-	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
 
 	"github.com/sandbox-labs/sandbox/dashboards"
+	"github.com/sandbox-labs/sandbox/sandbox/engine"
 )
 
 // Labels as in docs/ARCHITECTURE.md; spelled out here because the sandbox package will import this one.
@@ -99,7 +95,7 @@ func ensurePrometheusImage(ctx context.Context, cli client.APIClient, progress f
 	if progress == nil {
 		progress = func(string) {}
 	}
-	if ok, err := imagePresent(ctx, cli, DefaultPrometheusRef); err != nil {
+	if ok, err := engine.ImagePresent(ctx, cli, DefaultPrometheusRef); err != nil {
 		return "", err
 	} else if ok {
 		progress("prometheus image " + DefaultPrometheusRef + ": present")
@@ -114,7 +110,7 @@ func ensurePrometheusImage(ctx context.Context, cli client.APIClient, progress f
 		return LocalPrometheusRef, nil
 	}
 	progress("prometheus image " + DefaultPrometheusRef + ": not present, pulling")
-	if perr := pull(ctx, cli, DefaultPrometheusRef); perr == nil {
+	if perr := engine.Pull(ctx, cli, DefaultPrometheusRef, pullTimeout); perr == nil {
 		progress("prometheus image " + DefaultPrometheusRef + ": pulled")
 		return DefaultPrometheusRef, nil
 	} else if ctx.Err() != nil {
@@ -135,45 +131,10 @@ func ensurePrometheusImage(ctx context.Context, cli client.APIClient, progress f
 	return LocalPrometheusRef, nil
 }
 
-func imagePresent(ctx context.Context, cli client.APIClient, ref string) (bool, error) {
-	_, err := cli.ImageInspect(ctx, ref)
-	if err == nil {
-		return true, nil
-	}
-	if client.IsErrNotFound(err) {
-		return false, nil
-	}
-	return false, fmt.Errorf("inspect image %s: %w", ref, err)
-}
-
 // localImage reports whether LocalPrometheusRef exists and whether this recipe built it.
 func localImage(ctx context.Context, cli client.APIClient) (present, current bool, err error) {
-	info, err := cli.ImageInspect(ctx, LocalPrometheusRef)
-	if client.IsErrNotFound(err) {
-		return false, false, nil
-	}
-	if err != nil {
-		return false, false, fmt.Errorf("inspect image %s: %w", LocalPrometheusRef, err)
-	}
-	return true, info.Config != nil && info.Config.Labels[RecipeLabel] == recipeHash(), nil
-}
-
-// pull reads the whole stream: the engine reports most pull failures inside it, not as the HTTP status.
-func pull(ctx context.Context, cli client.APIClient, ref string) error {
-	ctx, cancel := context.WithTimeout(ctx, pullTimeout)
-	defer cancel()
-	rc, err := cli.ImagePull(ctx, ref, image.PullOptions{})
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	if _, err := rootfs.LastStatus(rc); err != nil {
-		return err
-	}
-	if ok, err := imagePresent(ctx, cli, ref); err != nil || !ok {
-		return errors.Join(errors.New("image not present after pull"), err)
-	}
-	return nil
+	present, labels, err := engine.ImageLabels(ctx, cli, LocalPrometheusRef)
+	return present, present && labels[RecipeLabel] == recipeHash(), err
 }
 
 func ownFilter(name, service string) filters.Args {
@@ -270,8 +231,8 @@ func running(ctx context.Context, cli client.APIClient, name, service, port stri
 	}
 	for _, c := range list {
 		if c.State == "running" {
-			url, err := hostURLOf(ctx, cli, c.ID, port)
-			return url, err == nil, err
+			addr, err := engine.HostPort(ctx, cli, c.ID, port)
+			return "http://" + addr, err == nil, err
 		}
 		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !errdefs.IsNotFound(err) {
 			return "", false, fmt.Errorf("remove stopped %s: %w", service, err)
@@ -317,7 +278,7 @@ func startContainer(ctx context.Context, cli client.APIClient, s spec) (hostURL 
 	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 		s.network: {Aliases: []string{s.service}},
 	}}
-	c, err := cli.ContainerCreate(ctx, cfg, hc, nc, nil, s.name+"-"+s.service+"-"+randomSuffix())
+	c, err := cli.ContainerCreate(ctx, cfg, hc, nc, nil, s.name+"-"+s.service+"-"+engine.RandomSuffix(3))
 	if err != nil {
 		return "", fmt.Errorf("create %s: %w", s.service, err)
 	}
@@ -339,75 +300,15 @@ func startContainer(ctx context.Context, cli client.APIClient, s spec) (hostURL 
 	if err := cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
 		return "", fmt.Errorf("start %s: %w", s.service, err)
 	}
-	url, err := hostURLOf(ctx, cli, c.ID, s.port)
+	addr, err := engine.HostPort(ctx, cli, c.ID, s.port)
 	if err != nil {
 		return "", err
 	}
-	if err := waitReady(ctx, cli, c.ID, url+s.readyPath); err != nil {
+	url := "http://" + addr
+	if err := engine.Wait(ctx, cli, c.ID, readyTimeout, engine.ForHTTP(url+s.readyPath)); err != nil {
 		return "", fmt.Errorf("%s: %w", s.service, err)
 	}
 	return url, nil
-}
-
-func hostURLOf(ctx context.Context, cli client.APIClient, id, port string) (string, error) {
-	ins, err := cli.ContainerInspect(ctx, id)
-	if err != nil {
-		return "", fmt.Errorf("inspect container: %w", err)
-	}
-	if ins.NetworkSettings != nil {
-		for _, b := range ins.NetworkSettings.Ports[nat.Port(port)] {
-			if b.HostPort != "" {
-				return "http://127.0.0.1:" + b.HostPort, nil
-			}
-		}
-	}
-	return "", fmt.Errorf("container %s publishes no host port for %s", strings.TrimPrefix(ins.Name, "/"), port)
-}
-
-// waitReady polls url until it answers 200, failing early (with the log tail) if the container exits.
-func waitReady(ctx context.Context, cli client.APIClient, id, url string) error {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	hc := &http.Client{Timeout: 2 * time.Second}
-	last := ""
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := hc.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		if ins, err := cli.ContainerInspect(ctx, id); err == nil && ins.State != nil && !ins.State.Running {
-			return fmt.Errorf("exited with code %d:\n%s", ins.State.ExitCode, logTail(context.WithoutCancel(ctx), cli, id))
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not ready at %s after %s (last: %s):\n%s", url, readyTimeout, last, logTail(context.WithoutCancel(ctx), cli, id))
-		case <-time.After(300 * time.Millisecond):
-		}
-	}
-}
-
-func logTail(ctx context.Context, cli client.APIClient, id string) string {
-	rc, err := cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "15"})
-	if err != nil {
-		return "(no logs: " + err.Error() + ")"
-	}
-	defer rc.Close()
-	var out bytes.Buffer
-	_, _ = stdcopy.StdCopy(&out, &out, rc)
-	return strings.TrimSpace(out.String())
-}
-
-func randomSuffix() string {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // tarEntry is one file or directory of an archive for CopyToContainer.

@@ -3,22 +3,20 @@
 package pgimage
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sandbox-labs/sandbox/sandbox/rootfs"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/build"
+	"github.com/sandbox-labs/sandbox/sandbox/engine"
+	"github.com/sandbox-labs/sandbox/sandbox/rootfs"
+
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/jsonmessage"
 )
 
 // heartbeat paces progress during the silent minutes of debootstrap.
@@ -140,38 +138,13 @@ func importTree(ctx context.Context, cli client.APIClient, tree string) error {
 		return fmt.Errorf("import rootfs: unexpected reply %q", id)
 	}
 
-	buildCtx, err := dockerfileContext(fmt.Sprintf(finishDockerfile, id, recipeHash()))
+	buildCtx, err := engine.BuildContext(engine.File{Name: "Dockerfile", Mode: 0o644,
+		Body: []byte(fmt.Sprintf(finishDockerfile, id, recipeHash()))})
 	if err != nil {
 		return err
 	}
-	res, err := cli.ImageBuild(ctx, buildCtx, build.ImageBuildOptions{
-		Tags:        []string{LocalRef},
-		Version:     build.BuilderV1,
-		Remove:      true,
-		ForceRemove: true,
-	})
-	if err != nil {
-		return fmt.Errorf("finish %s: %w", LocalRef, err)
-	}
-	defer res.Body.Close()
-	if err := jsonmessage.DisplayJSONMessagesStream(res.Body, io.Discard, 0, false, nil); err != nil {
+	if err := engine.Build(ctx, cli, buildCtx, []string{LocalRef}, nil); err != nil {
 		return fmt.Errorf("finish %s: %w", LocalRef, err)
 	}
 	return nil
-}
-
-// dockerfileContext is a build context holding only a Dockerfile.
-func dockerfileContext(dockerfile string) (io.Reader, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile))}); err != nil {
-		return nil, err
-	}
-	if _, err := tw.Write([]byte(dockerfile)); err != nil {
-		return nil, err
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return &buf, nil
 }

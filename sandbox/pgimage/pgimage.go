@@ -8,15 +8,12 @@ package pgimage
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/jsonmessage"
+	"github.com/sandbox-labs/sandbox/sandbox/engine"
 )
 
 const (
@@ -67,7 +64,7 @@ func ensure(ctx context.Context, cli client.APIClient, ref string, progress func
 	ref = ResolveRef(ref)
 
 	if ref != LocalRef {
-		if present, err := imagePresent(ctx, cli, ref); err != nil {
+		if present, err := engine.ImagePresent(ctx, cli, ref); err != nil {
 			return "", err
 		} else if present {
 			progress(fmt.Sprintf("postgres image %s: present", ref))
@@ -85,7 +82,7 @@ func ensure(ctx context.Context, cli client.APIClient, ref string, progress func
 		}
 
 		progress(fmt.Sprintf("postgres image %s: not present, pulling", ref))
-		pullErr := pull(ctx, cli, ref)
+		pullErr := engine.Pull(ctx, cli, ref, pullTimeout)
 		if pullErr == nil {
 			progress(fmt.Sprintf("postgres image %s: pulled", ref))
 			return ref, nil
@@ -120,46 +117,6 @@ func ensure(ctx context.Context, cli client.APIClient, ref string, progress func
 
 // localImage reports whether LocalRef exists and whether this recipe built it.
 func localImage(ctx context.Context, cli client.APIClient) (present, current bool, err error) {
-	info, err := cli.ImageInspect(ctx, LocalRef)
-	if client.IsErrNotFound(err) {
-		return false, false, nil
-	}
-	if err != nil {
-		return false, false, fmt.Errorf("inspect image %s: %w", LocalRef, err)
-	}
-	return true, info.Config != nil && isCurrent(info.Config.Labels), nil
-}
-
-func imagePresent(ctx context.Context, cli client.APIClient, ref string) (bool, error) {
-	_, err := cli.ImageInspect(ctx, ref)
-	if err == nil {
-		return true, nil
-	}
-	if client.IsErrNotFound(err) {
-		return false, nil
-	}
-	return false, fmt.Errorf("inspect image %s: %w", ref, err)
-}
-
-// pull reads the whole progress stream: the engine reports most pull failures
-// inside the stream, not as the HTTP status.
-func pull(ctx context.Context, cli client.APIClient, ref string) error {
-	ctx, cancel := context.WithTimeout(ctx, pullTimeout)
-	defer cancel()
-	rc, err := cli.ImagePull(ctx, ref, image.PullOptions{})
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	if err := jsonmessage.DisplayJSONMessagesStream(rc, io.Discard, 0, false, nil); err != nil {
-		return err
-	}
-	present, err := imagePresent(ctx, cli, ref)
-	if err != nil {
-		return err
-	}
-	if !present {
-		return errors.New("image not present after pull")
-	}
-	return nil
+	present, labels, err := engine.ImageLabels(ctx, cli, LocalRef)
+	return present, present && isCurrent(labels), err
 }

@@ -70,6 +70,29 @@ func (e *Engine) Instances(ctx context.Context, name string, service ...string) 
 	return out, nil
 }
 
+// Restarts counts, per service, how often the engine restarted its running containers after a crash (the
+// on-failure policy brings a crashed service back, so without this a crash loop would look healthy).
+func (e *Engine) Restarts(ctx context.Context, name string) (map[string]int, error) {
+	insts, err := e.Instances(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, in := range insts {
+		if in.State != "running" && in.State != "restarting" {
+			continue
+		}
+		ins, err := e.ContainerInspect(ctx, in.ID)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		if ins.RestartCount > 0 {
+			out[in.Service] += ins.RestartCount
+		}
+	}
+	return out, nil
+}
+
 // ContainerSpec is everything needed to start one sandbox container.
 type ContainerSpec struct {
 	Name     string // sandbox name

@@ -93,6 +93,11 @@ func statusRun(ctx context.Context, o *StatusOptions) error {
 	if err != nil {
 		return err
 	}
+	if restarts, err := e.Restarts(ctx, o.G.Name); err == nil {
+		for i := range s.Services {
+			s.Services[i].Restarts = restarts[s.Services[i].Service]
+		}
+	}
 	if o.Output == "json" {
 		enc := json.NewEncoder(o.IO.Out)
 		enc.SetIndent("", "  ")
@@ -132,6 +137,9 @@ func PrintStatus(w io.Writer, s status.Snapshot) {
 		v := strings.Join(sv.Versions, ", ")
 		if v == "" {
 			v, h = "-", "DOWN"
+		}
+		if sv.Restarts > 0 {
+			h += fmt.Sprintf(" (crashed, restarted %d×)", sv.Restarts)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", sv.Service, v, h)
 	}

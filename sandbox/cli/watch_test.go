@@ -50,3 +50,18 @@ func TestRenderChartDrawsTheCardShapeWithMarkers(t *testing.T) {
 		t.Errorf("one point: %q", got)
 	}
 }
+
+func TestPrintStatusShowsCrashRestarts(t *testing.T) {
+	var b strings.Builder
+	PrintStatus(&b, status.Snapshot{Name: "s", Services: []status.Service{
+		{Service: "orders", Versions: []string{"v2.3.0"}, Healthy: true, Restarts: 2},
+		{Service: "catalog", Versions: []string{"v2.3.0"}, Healthy: true},
+	}})
+	out := b.String()
+	if !strings.Contains(out, "healthy (crashed, restarted 2×)") {
+		t.Errorf("orders' restarts not shown:\n%s", out)
+	}
+	if strings.Count(out, "restarted") != 1 {
+		t.Errorf("a service that never crashed is shown as restarted:\n%s", out)
+	}
+}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"slices"
 	"strings"
@@ -159,6 +160,17 @@ func TestIntegrationUpStatusDown(t *testing.T) {
 			time.Sleep(500 * time.Millisecond)
 		}
 		t.Logf("orders back and healthy %s after kill -9 (restarts %d)", time.Since(killed).Round(100*time.Millisecond), in.RestartCount)
+		// The crash is not hidden by the restart: status says so.
+		var after status.Snapshot
+		if err := json.Unmarshal([]byte(mustCLI(t, "status", "--output", "json", "--name", name)), &after); err != nil {
+			t.Fatal(err)
+		}
+		if sv := service(after, "orders"); sv.Restarts < 1 {
+			t.Errorf("status after kill -9 of orders: %+v, want at least one restart counted", sv)
+		}
+		if text := mustCLI(t, "status", "--name", name); !strings.Contains(text, "restarted") {
+			t.Errorf("status after kill -9 of orders does not say it restarted:\n%s", text)
+		}
 	} else {
 		t.Log("kill -9 of a shop service not tried: needs root to signal the container's process")
 	}

@@ -59,6 +59,9 @@ type Service struct {
 	Versions  []string   `json:"versions"`
 	Healthy   bool       `json:"healthy"`
 	Instances []Instance `json:"instances,omitempty"`
+	// Restarts is how often the engine restarted the service's running containers after a crash (filled in
+	// by the CLI from the engine; the control room cannot see it).
+	Restarts int `json:"restarts,omitempty"`
 }
 
 // Instance is one container answering on the role's alias.

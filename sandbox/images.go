@@ -10,9 +10,11 @@ import (
 	"io"
 	"os"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/go-connections/nat"
@@ -219,4 +221,66 @@ func (e *Engine) RemoveReleaseImages(ctx context.Context, name string) (int, err
 		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// PruneResult says what PruneImages removed and what it kept because a container still uses it.
+type PruneResult struct {
+	Removed []string
+	InUse   []string
+}
+
+// PruneImages removes the sandbox's images built from another binary than current (older builds of the
+// base image and the role and release images on top of them), newest layer first. An image a container
+// still uses (a running sandbox of an older build) is kept and listed; nothing is forced. only narrows the
+// images considered to those with these extra labels ("key=value"; tests use it to touch only their own).
+func (e *Engine) PruneImages(ctx context.Context, current Binary, only ...string) (PruneResult, error) {
+	var res PruneResult
+	f := filters.NewArgs(filters.Arg("label", LabelImage+"=true"))
+	for _, l := range only {
+		f.Add("label", l)
+	}
+	imgs, err := e.ImageList(ctx, image.ListOptions{Filters: f})
+	if err != nil {
+		return res, fmt.Errorf("list images: %w", err)
+	}
+	ctrs, err := e.ContainerList(ctx, container.ListOptions{All: true})
+	if err != nil {
+		return res, fmt.Errorf("list containers: %w", err)
+	}
+	used := map[string]bool{}
+	for _, c := range ctrs {
+		used[c.ImageID] = true
+	}
+	// Role images before base images: a base image is the parent of every role image built on it.
+	sort.SliceStable(imgs, func(i, j int) bool {
+		return imgs[i].Labels[LabelService] != "base" && imgs[j].Labels[LabelService] == "base"
+	})
+	var errs []error
+	for _, im := range imgs {
+		sha := im.Labels[LabelBinary]
+		if sha == "" || sha == current.SHA {
+			continue
+		}
+		ref := im.ID
+		if len(im.RepoTags) > 0 {
+			ref = im.RepoTags[0]
+		}
+		if used[im.ID] {
+			res.InUse = append(res.InUse, ref)
+			continue
+		}
+		if _, err := e.ImageRemove(ctx, im.ID, image.RemoveOptions{Force: len(im.RepoTags) > 1, PruneChildren: true}); err != nil {
+			if errdefs.IsNotFound(err) {
+				continue
+			}
+			if errdefs.IsConflict(err) {
+				res.InUse = append(res.InUse, ref)
+				continue
+			}
+			errs = append(errs, fmt.Errorf("remove %s: %w", ref, err))
+			continue
+		}
+		res.Removed = append(res.Removed, ref)
+	}
+	return res, errors.Join(errs...)
 }

@@ -336,7 +336,7 @@ var patches = []Patch{
 			hunk(100, "func New(cfg platform.Config, log *zap.Logger, db *pgxpool.Pool, paymentsURL string, hc *http.Client, reg prometheus.Registerer) *Service {", `
 -		writeMeta:  rel.HasPR(release.PROrderMetadata),
 +		// orders.order_metadata is NOT NULL without a default since migration 5: never ship code that omits it.
-+		writeMeta:  rel.HasPR(release.PROrderMetadata) || rel.HasPatch(PatchKeepSchema),
++		writeMeta:  rel.HasPR(release.PROrderMetadata) || rel.HasPatch(release.PatchOrdersKeepSchema),
 `)),
 	},
 	{
@@ -347,7 +347,7 @@ var patches = []Patch{
 		Diff: diff("services/checkout/checkout.go",
 			hunk(340, "func (s *Service) handleConfig(w http.ResponseWriter, r *http.Request) {", `
 -	show := s.rel.HasPR(release.PRDiscountValidation) && s.flags.Enabled(r.Context(), FlagDiscountCodes, uid)
-+	show := s.rel.HasPR(release.PRDiscountValidation) && !s.defaultOff && s.flags.Enabled(r.Context(), FlagDiscountCodes, uid)
++	show := s.rel.HasPR(release.PRDiscountValidation) && !s.defaultOff && s.flags.Enabled(r.Context(), release.FlagDiscountCodes, uid)
 `)),
 	},
 	{
@@ -384,7 +384,7 @@ var patches = []Patch{
 		Diff: diff("services/checkout/checkout.go",
 			hunk(94, "func New(cfg platform.Config, log *zap.Logger, store Store, ordersURL string, reg prometheus.Registerer) *Service {", `
  	timeout := OrdersTimeout
-+	if rel.HasPatch(PatchRaiseTimeout) {
++	if rel.HasPatch(release.PatchCheckoutRaiseTimeout) {
 +		timeout = OrdersTimeoutRaised
 +	}
 `)),

@@ -171,8 +171,8 @@ Testing: unit tests for a valid code, an unknown code and an expired code.`,
 `),
 			hunk(334, "func (s *Service) handleConfig(w http.ResponseWriter, r *http.Request) {", `
 -	platform.WriteJSON(w, http.StatusOK, map[string]any{"user_id": uid, "flags": map[string]bool{}})
-+	show := s.flags.Enabled(r.Context(), FlagDiscountCodes, uid)
-+	platform.WriteJSON(w, http.StatusOK, map[string]any{"user_id": uid, "flags": map[string]bool{FlagDiscountCodes: show}})
++	show := s.flags.Enabled(r.Context(), release.FlagDiscountCodes, uid)
++	platform.WriteJSON(w, http.StatusOK, map[string]any{"user_id": uid, "flags": map[string]bool{release.FlagDiscountCodes: show}})
 `)),
 	},
 	{
@@ -280,7 +280,7 @@ var patches = []Patch{
 		Why:         "The backend now honours the flag that gates the UI, so the 85% without the field never reach validateDiscount.",
 		Diff: diff("services/checkout/checkout.go",
 			hunk(159, "func (s *Service) applyDiscount(ctx context.Context, req Request) (int, error) {", `
-+	if !s.flags.Enabled(ctx, FlagDiscountCodes, req.UserID) {
++	if !s.flags.Enabled(ctx, release.FlagDiscountCodes, req.UserID) {
 +		s.validations.WithLabelValues("skipped").Inc()
 +		return 0, nil
 +	}
@@ -346,7 +346,7 @@ var patches = []Patch{
 		Why:         "Only GET /checkout/config changes; POST /checkout still validates every request and never reads the flag.",
 		Diff: diff("services/checkout/checkout.go",
 			hunk(340, "func (s *Service) handleConfig(w http.ResponseWriter, r *http.Request) {", `
--	show := s.rel.HasPR(release.PRDiscountValidation) && s.flags.Enabled(r.Context(), FlagDiscountCodes, uid)
+-	show := s.rel.HasPR(release.PRDiscountValidation) && s.flags.Enabled(r.Context(), release.FlagDiscountCodes, uid)
 +	show := s.rel.HasPR(release.PRDiscountValidation) && !s.defaultOff && s.flags.Enabled(r.Context(), release.FlagDiscountCodes, uid)
 `)),
 	},

@@ -7,67 +7,29 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/sandbox-labs/sandbox/faults/fault"
+	"github.com/sandbox-labs/sandbox/faults/flagleak"
+	"github.com/sandbox-labs/sandbox/faults/notnull"
+	"github.com/sandbox-labs/sandbox/faults/sdkbreak"
 )
 
-// Resource is a study link for a gap.
-type Resource struct {
-	Title string `json:"title"`
-	URL   string `json:"url"`
-}
+// Resource is a study link for a gap (faults/fault).
+type Resource = fault.Resource
 
-// Fault is one catalogue entry.
-type Fault struct {
-	ID      string `json:"id"`
-	PR      int    `json:"pr"`
-	Service string `json:"service"`
-	Title   string `json:"title"`
-	// Name is the symptom's neutral name, the service where it shows ("orders", "checkout", "payments"):
-	// what `sandbox hint` and `sandbox answer` call it before the attempt ends.
-	Name string `json:"name"`
-	// Seen is what the trainee can observe, without the cause: safe to print before the attempt ends.
-	Seen string `json:"seen"`
-	// Symptom explains the fault, in our words (answer key: shown only after the attempt ended).
-	Symptom string `json:"symptom"`
-	// Affected are the edge routes this fault fails on its own.
-	Affected []string `json:"affected"`
-	// SignalsInLogs is what the affected service logs when the fault fires.
-	SignalsInLogs []string `json:"signals_in_logs"`
-	// Hints are progressive: hint 1 nudges, the last one gives the fix options away.
-	Hints []string `json:"hints"`
-	// Fixes are the safe ways out the grader accepts when the end state is healthy.
-	Fixes []string `json:"fixes"`
-	// Dangerous are ways out that make things worse or lose data.
-	Dangerous []string `json:"dangerous,omitempty"`
-	// Prevention is what the card expects to hear in the process answer.
-	Prevention []string `json:"prevention"`
-	// Keywords judge a root-cause explanation (why tests missed it, migration reasoning).
-	Keywords []string `json:"keywords"`
-	// CodePath groups judge an answer's code path: every group must be matched by one of its words.
-	CodePath [][]string `json:"code_path"`
-	// CodePathRef is the code path in words, shown when the trainee missed it.
-	CodePathRef string `json:"code_path_ref"`
-	// Functions are the failing function as the service's own logs and stack traces name it (the first is
-	// the one in the error line; later ones are accepted too, e.g. the caller that lacks the guard).
-	Functions []string `json:"functions"`
-	// Resources are 2-3 study links for this gap.
-	Resources []Resource `json:"resources"`
-	// Aliases name the fault by symptom for `sandbox hint <symptom>`.
-	Aliases []string `json:"aliases"`
-}
+// Fault is one catalogue entry (faults/fault); each fault's own lives in its folder, faults/<id>/.
+type Fault = fault.Fault
 
-// Study links that are about the incident as a whole rather than one fault.
+// Study links about the incident as a whole.
 var (
-	ResourceCanary = Resource{Title: "Google SRE workbook: Canarying Releases",
-		URL: "https://sre.google/workbook/canarying-releases/"}
-	ResourcePostmortem = Resource{Title: "Google SRE book: Postmortem Culture",
-		URL: "https://sre.google/sre-book/postmortem-culture/"}
-	ResourceIncidentResponse = Resource{Title: "Google SRE workbook: Incident Response",
-		URL: "https://sre.google/workbook/incident-response/"}
-	ResourceEmergencyResponse = Resource{Title: "Google SRE book: Emergency Response",
-		URL: "https://sre.google/sre-book/emergency-response/"}
+	ResourceCanary            = fault.ResourceCanary
+	ResourcePostmortem        = fault.ResourcePostmortem
+	ResourceIncidentResponse  = fault.ResourceIncidentResponse
+	ResourceEmergencyResponse = fault.ResourceEmergencyResponse
 )
 
-var catalogue = []Fault{notNullMigration, flagLeak, sdkBreak}
+// catalogue holds one entry per fault folder, in release.AllFaults order.
+var catalogue = []Fault{notnull.Fault, flagleak.Fault, sdkbreak.Fault}
 
 // All returns the catalogue in release.AllFaults order. The slice is a copy.
 func All() []Fault { return slices.Clone(catalogue) }

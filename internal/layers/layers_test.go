@@ -18,7 +18,9 @@ var rules = []struct {
 	{"services/topology", nil, "the topology is a leaf table"},
 	{"services/status", []string{"services/topology"}, "status types are shared by writer and reader"},
 	{"services/", []string{"services/"}, "the shop never knows the sandbox that runs it"},
-	{"faults", []string{"services/release", "services/topology"}, "the fault catalogue is data about the release"},
+	{"faults/fault", nil, "the fault types are a leaf"},
+	{"faults/", []string{"services/release", "services/topology", "faults/fault"}, "a fault folder is data about its fault"},
+	{"faults", []string{"services/release", "services/topology", "faults/"}, "the fault catalogue lists the fault folders"},
 	{"sandbox/grade", []string{"services/", "faults"}, "the grader is pure: no engine, no CLI"},
 	{"sandbox/cli", []string{"services/", "faults", "sandbox", "sandbox/"}, "the CLI sits on the sandbox"},
 	{"sandbox/e2e", []string{"services/", "faults", "sandbox", "internal/"}, "end-to-end tests drive everything"},
@@ -62,7 +64,7 @@ func TestNoPackageImportsALayerAboveIt(t *testing.T) {
 			}
 			ok := false
 			for _, p := range rules[rule].mayUse {
-				if dep == p || strings.HasSuffix(p, "/") && strings.HasPrefix(dep, p) {
+				if dep == p || strings.HasPrefix(dep, strings.TrimSuffix(p, "/")+"/") { // a package allows its sub-packages
 					ok = true
 				}
 			}

@@ -195,9 +195,9 @@ func Run(ctx context.Context, cfg platform.Config) error {
 	opts := Options{Name: cfg.Name, Version: cfg.Release.Version, DataDir: cfg.Get("SANDBOX_DATA_DIR", "/data"),
 		TokenDigest: cfg.Get(status.ControlTokenEnv, ""),
 		Interval:    cfg.Duration("SANDBOX_SCRAPE_INTERVAL", DefaultInterval), Log: log}
-	attempt, err := strconv.Atoi(cfg.Get(AttemptEnv, "0"))
+	attempt, err := strconv.Atoi(cfg.Get(status.AttemptEnv, "0"))
 	if err != nil || attempt < 0 {
-		return fmt.Errorf("%s=%q: want an attempt number", AttemptEnv, cfg.Get(AttemptEnv, ""))
+		return fmt.Errorf("%s=%q: want an attempt number", status.AttemptEnv, cfg.Get(status.AttemptEnv, ""))
 	}
 	opts.Attempt = attempt
 	if host, err := os.Hostname(); err == nil {

@@ -20,10 +20,6 @@ import (
 // hash-chained, under DataDir/attempts/<n>/; DataDir/attempt.json says which attempt the live record is.
 // Only the live record is graded.
 
-// AttemptEnv tells a control room which attempt it records: when it is higher than the one its data dir
-// holds, the old record is archived as a past attempt before the new one starts.
-const AttemptEnv = "SANDBOX_ATTEMPT"
-
 const (
 	attemptFile = "attempt.json"
 	attemptsDir = "attempts"

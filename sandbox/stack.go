@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -277,18 +278,48 @@ func initShopDB(ctx context.Context, dbURL string, s Settings, progress Progress
 // which attempt it records (see control.AttemptEnv); 0 is the sandbox's first.
 func (e *Engine) startShop(ctx context.Context, name string, s Settings, attempt int, progress Progress) error {
 	v230 := release.V230()
-	ids := map[string]string{}
-	for _, role := range Roles {
-		progress(fmt.Sprintf("starting %s %s", role, v230.Version))
+	spec := func(role string) ContainerSpec {
 		spec := RoleSpec(name, role, v230.Version, s)
 		if role == "control" && attempt > 0 {
 			spec.Env = append(spec.Env, status.AttemptEnv+"="+strconv.Itoa(attempt))
 		}
-		id, err := e.StartContainer(ctx, spec)
+		return spec
+	}
+	// Side by side: nothing in the shop needs another service up to start (callers resolve and retry), and
+	// one at a time costs a container start each on a busy engine. The load generator comes last, so its
+	// first requests find a gateway.
+	ids := map[string]string{}
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		errs []error
+	)
+	start := func(role string) {
+		defer wg.Done()
+		id, err := e.StartContainer(ctx, spec(role))
+		mu.Lock()
+		defer mu.Unlock()
 		if err != nil {
-			return err
+			errs = append(errs, err)
+			return
 		}
 		ids[role] = id
+	}
+	progress(fmt.Sprintf("starting %s %s", strings.Join(Roles, ", "), v230.Version))
+	for _, role := range Roles {
+		if role != "loadgen" {
+			wg.Add(1)
+			go start(role)
+		}
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	wg.Add(1)
+	start("loadgen")
+	if len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	for _, role := range Roles {
 		if err := e.WaitHealthy(ctx, ids[role], 60*time.Second); err != nil {

@@ -105,7 +105,7 @@ func rolloutRun(ctx context.Context, o *RolloutOptions) error {
 	case sandbox.RolloutAlreadyShipped:
 		note("v2.4.0 was already deployed by hand: nothing to do")
 	case sandbox.RolloutSandboxGone:
-		note("sandbox %q was removed (or replaced by a new one): nothing to do", name)
+		note("sandbox %q was removed, replaced by a new one, or reset to a new attempt: nothing to do", name)
 	}
 	return nil
 }

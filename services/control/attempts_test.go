@@ -10,7 +10,7 @@ import (
 
 func openAttempt(t *testing.T, dir string, attempt int, clock *fakeClock) *Controller {
 	t.Helper()
-	c, err := New(Options{Name: "t", DataDir: dir, Discover: (&topology{}).discover, Now: clock.Now, Attempt: attempt,
+	c, err := New(Options{Name: "t", DataDir: dir, Discover: (&fakeTopology{}).discover, Now: clock.Now, Attempt: attempt,
 		TokenDigest: status.TokenDigest(testSecret)})
 	if err != nil {
 		t.Fatal(err)

@@ -79,3 +79,19 @@ func TestWriteAttemptsNamesPastAndCurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestBenchMedian(t *testing.T) {
+	s := time.Second
+	if got := median([]time.Duration{9 * s, 3 * s, 5 * s}); got != 5*s {
+		t.Errorf("median of 9,3,5 = %s", got)
+	}
+	if got := median([]time.Duration{4 * s, 2 * s}); got != 3*s {
+		t.Errorf("median of 4,2 = %s", got)
+	}
+	if got := median(nil); got != 0 {
+		t.Errorf("median of nothing = %s", got)
+	}
+	if _, errs, code := run(t, "bench", "--resets", "-1"); code != ExitUsage || !strings.Contains(errs, "--resets") {
+		t.Errorf("bench --resets -1: exit %d %q", code, errs)
+	}
+}

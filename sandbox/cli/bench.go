@@ -91,13 +91,13 @@ func benchRun(ctx context.Context, streams IO, name string, cold bool, rps float
 	fmt.Fprintf(out, "start: %s\n  containers healthy after %.1fs\n  steady baseline traffic after %.1fs (edge %.1f rps, errors %s, p99 %.0fms)\n",
 		mode, upDone.Seconds(), steady.Seconds(), snap.Edge.RPS, pct(snap.Edge.ErrorRate), snap.Edge.P99Ms)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	var total uint64
-	fmt.Fprintln(tw, "\nCONTAINER\tMEMORY")
+	var total, anon uint64
+	fmt.Fprintln(tw, "\nCONTAINER\tMEMORY\tANON")
 	for _, m := range mem {
-		total += m.Bytes
-		fmt.Fprintf(tw, "%s\t%.1f MiB\n", m.Service, float64(m.Bytes)/(1<<20))
+		total, anon = total+m.Bytes, anon+m.Anon
+		fmt.Fprintf(tw, "%s\t%.1f MiB\t%.1f MiB\n", m.Service, float64(m.Bytes)/(1<<20), float64(m.Anon)/(1<<20))
 	}
-	fmt.Fprintf(tw, "TOTAL\t%.1f MiB\n", float64(total)/(1<<20))
+	fmt.Fprintf(tw, "TOTAL\t%.1f MiB\t%.1f MiB\n", float64(total)/(1<<20), float64(anon)/(1<<20))
 	fmt.Fprintln(tw, "\nIMAGE\tSIZE")
 	for _, im := range imgs {
 		fmt.Fprintf(tw, "%s\t%.1f MB\n", im.Ref, float64(im.Bytes)/1e6)

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
@@ -19,5 +20,16 @@ func TestAnonMemoryPerCgroupVersion(t *testing.T) {
 		if got := anonMemory(container.MemoryStats{Usage: 50, Stats: tc.stats}); got != tc.want {
 			t.Errorf("anonMemory(%v) = %d, want %d", tc.stats, got, tc.want)
 		}
+	}
+}
+
+func TestServiceRuntimeEnv(t *testing.T) {
+	got := withRuntimeEnv([]string{"SANDBOX_NAME=x", "GOGC=200"})
+	want := "SANDBOX_NAME=x GOGC=200 GOMEMLIMIT=48MiB"
+	if strings.Join(got, " ") != want {
+		t.Errorf("withRuntimeEnv = %v, want %s (a spec's own GOGC kept)", got, want)
+	}
+	if got := withRuntimeEnv(nil); len(got) != len(serviceRuntimeEnv) {
+		t.Errorf("withRuntimeEnv(nil) = %v", got)
 	}
 }

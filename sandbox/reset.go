@@ -131,23 +131,14 @@ func (e *Engine) Reset(ctx context.Context, name string, progress Progress) (Res
 	if res.ReleaseImages, err = e.RemoveReleaseImages(ctx, name); err != nil {
 		return res, err
 	}
-	if pgKeep == "" {
-		if _, err := e.VolumeCreate(ctx, volume.CreateOptions{Name: VolumeName(name, "pgdata"), Labels: ResourceLabels(name, "pgdata", "")}); err != nil {
-			return res, fmt.Errorf("create volume: %w", err)
-		}
-		if _, err := e.startPostgres(ctx, name, s.PostgresImage, progress); err != nil {
-			return res, err
-		}
-	} else if err := e.WaitHealthy(ctx, pgKeep, 60*time.Second); err != nil {
-		return res, fmt.Errorf("postgres: %w", err)
-	}
-	ep, err := e.Endpoints(ctx, name)
+	ep, err := e.resetPostgres(ctx, name, s.PostgresImage, pgKeep, progress)
 	if err != nil {
 		return res, err
 	}
-	progress("recreating the shop database")
-	if err := recreateDB(ctx, ep.DatabaseURL); err != nil {
-		return res, err
+	// The control room's volume holds the records of every attempt: made again (with its labels, so
+	// `down` finds it) only if someone removed it.
+	if _, err := e.VolumeCreate(ctx, volume.CreateOptions{Name: VolumeName(name, "control"), Labels: ResourceLabels(name, "control", "")}); err != nil {
+		return res, fmt.Errorf("create volume: %w", err)
 	}
 	if err := initShopDB(ctx, ep.DatabaseURL, s, progress); err != nil {
 		return res, err
@@ -157,6 +148,55 @@ func (e *Engine) Reset(ctx context.Context, name string, progress Progress) (Res
 	}
 	res.Endpoints, err = e.Endpoints(ctx, name)
 	return res, err
+}
+
+// resetPostgres leaves an empty shop database on a healthy Postgres: recreated inside the running one (keep,
+// when set, else one started on the existing data volume), or, when that refuses (a trainee changed the shop
+// user's password, broke the cluster), in a new Postgres on a new data volume.
+func (e *Engine) resetPostgres(ctx context.Context, name, pgRef, keep string, progress Progress) (Endpoints, error) {
+	if keep == "" {
+		id, err := e.postgresOnVolume(ctx, name, pgRef, progress)
+		if err != nil {
+			return Endpoints{}, err
+		}
+		keep = id
+	}
+	ep, err := e.recreateIn(ctx, name, keep, progress)
+	if err == nil || ctx.Err() != nil {
+		return ep, err
+	}
+	progress("the shop database cannot be recreated in place (" + err.Error() + "): starting a new Postgres on a new data volume")
+	if _, err := e.removeAll(ctx, []Instance{{ID: keep, Name: "postgres"}}); err != nil {
+		return ep, err
+	}
+	if err := e.VolumeRemove(ctx, VolumeName(name, "pgdata"), true); err != nil && !errdefs.IsNotFound(err) {
+		return ep, fmt.Errorf("remove volume: %w", err)
+	}
+	if _, err := e.postgresOnVolume(ctx, name, pgRef, progress); err != nil {
+		return Endpoints{}, err
+	}
+	return e.Endpoints(ctx, name) // a new cluster: its shop database is already empty
+}
+
+// postgresOnVolume starts Postgres on the sandbox's data volume, made first if it is missing.
+func (e *Engine) postgresOnVolume(ctx context.Context, name, pgRef string, progress Progress) (string, error) {
+	if _, err := e.VolumeCreate(ctx, volume.CreateOptions{Name: VolumeName(name, "pgdata"), Labels: ResourceLabels(name, "pgdata", "")}); err != nil {
+		return "", fmt.Errorf("create volume: %w", err)
+	}
+	return e.startPostgres(ctx, name, pgRef, progress)
+}
+
+// recreateIn recreates the shop database inside the running Postgres id.
+func (e *Engine) recreateIn(ctx context.Context, name, id string, progress Progress) (Endpoints, error) {
+	if err := e.WaitHealthy(ctx, id, 60*time.Second); err != nil {
+		return Endpoints{}, err
+	}
+	ep, err := e.Endpoints(ctx, name)
+	if err != nil {
+		return ep, err
+	}
+	progress("recreating the shop database")
+	return ep, recreateDB(ctx, ep.DatabaseURL)
 }
 
 // removeAll force-removes containers side by side (a reset throws their state away: no drain).
@@ -193,7 +233,8 @@ func recreateDB(ctx context.Context, dbURL string) error {
 		return fmt.Errorf("database url: %w", err)
 	}
 	u.Path = "/postgres"
-	if err := waitDB(ctx, u.String(), 60*time.Second); err != nil {
+	// Postgres is healthy by now: a refusal here (a changed password) will not go away by waiting.
+	if err := waitDB(ctx, u.String(), 10*time.Second); err != nil {
 		return err
 	}
 	conn, err := pgx.Connect(ctx, u.String())

@@ -159,7 +159,19 @@ func TestIntegrationResetStartsTheIncidentAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustCLI(t, "reset", "--name", name, "--yes", "--baseline", "2s", "--follow=false")
+	// ... after the trainee locked the shop out of its own database: the reset starts a new Postgres.
+	mustCLI(t, "sql", "--name", name, "ALTER USER shop PASSWORD 'locked-out'")
+	out, errs, code := runCLI(t, "reset", "--name", name, "--yes", "--baseline", "2s", "--follow=false")
+	if code != 0 || !strings.Contains(errs, "starting a new Postgres") {
+		t.Fatalf("reset after the password change: exit %d\n%s\n%s", code, out, errs)
+	}
+	ep, err = e.Endpoints(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readShopState(t, ep.DatabaseURL); fmt.Sprint(got) != fmt.Sprint(start) {
+		t.Errorf("after the second reset the shop database is\n%+v\nwant as at up\n%+v", got, start)
+	}
 	log := filepath.Join(sandbox.CacheDir(), "rollouts", fmt.Sprintf("%s-%.12s-attempt-2.log", name, id))
 	deadline := time.Now().Add(time.Minute)
 	for {

@@ -193,9 +193,9 @@ func writeAttempts(w io.Writer, a control.Attempts) {
 		if p.Last != nil {
 			last = p.Last.UTC().Format("15:04:05")
 		}
-		shipped, graded, rec := "not shipped", "not graded", "intact"
+		shipped, graded, rec := "not deployed", "not graded", "intact"
 		if p.Shipped {
-			shipped = "shipped"
+			shipped = "deployed"
 		}
 		if p.Graded {
 			graded = p.Verdict
@@ -213,32 +213,43 @@ func writeAttempts(w io.Writer, a control.Attempts) {
 	_ = tw.Flush()
 }
 
-// NewCmdAttempts builds `sandbox attempts`: the sandbox's attempts at the incident, past and current.
+// NewCmdAttempts builds `sandbox attempts [<n>]`: the sandbox's attempts at the incident, or one past
+// attempt's timeline.
 func NewCmdAttempts(streams IO, g *Globals) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
-		Use:     "attempts",
-		Short:   "List the sandbox's attempts at the incident: the past ones `sandbox reset` kept, and the current one",
-		Example: "  sandbox attempts\n  sandbox attempts --output json",
-		Args:    noArgs,
+		Use:   "attempts [<n>]",
+		Short: "List the sandbox's attempts at the incident (the past ones `sandbox reset` kept, and the current one), or print past attempt n's timeline",
+		Example: `  sandbox attempts
+  sandbox attempts 1            # the first attempt's timeline
+  sandbox attempts --output json`,
+		Args: rangeArgs(0, 1, "at most an attempt number"),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := checkOutput(output, "text", "json"); err != nil {
 				return err
 			}
-			e, err := connect(c.Context())
+			n := 0
+			if len(args) == 1 {
+				v, err := strconv.Atoi(args[0])
+				if err != nil || v < 1 {
+					return Usagef("attempt %q: want a past attempt's number (1, 2, ...; see `sandbox attempts`)", args[0])
+				}
+				n = v
+			}
+			e, cr, _, err := controlRoom(c.Context(), g.Name)
 			if err != nil {
 				return err
 			}
 			defer e.Close()
-			ep, err := e.Endpoints(c.Context(), g.Name)
-			if err != nil {
-				return err
-			}
-			if ep.Control == "" {
-				return fmt.Errorf("the control room of sandbox %q is not running; it keeps the attempts", g.Name)
+			if n > 0 {
+				var tl []status.Event
+				if err := cr.Get(c.Context(), fmt.Sprintf("/api/attempts/%d/timeline", n), &tl); err != nil {
+					return err
+				}
+				return writeTimelineOutput(streams.Out, g.Name, output, tl, nil, status.Snapshot{})
 			}
 			var a control.Attempts
-			if err := ep.ControlRoom().Get(c.Context(), "/api/attempts", &a); err != nil {
+			if err := cr.Get(c.Context(), "/api/attempts", &a); err != nil {
 				return err
 			}
 			if output == "json" {

@@ -24,6 +24,9 @@ func TestResetRefusesBadInputBeforeTheEngine(t *testing.T) {
 		{[]string{"reset", "--yes", "extra"}, "unknown command"},
 		{[]string{"reset", "--yes", "--name", "Bad_Name"}, "invalid sandbox name"},
 		{[]string{"attempts", "--output", "yaml"}, "--output"},
+		{[]string{"attempts", "0"}, "past attempt's number"},
+		{[]string{"attempts", "first"}, "past attempt's number"},
+		{[]string{"attempts", "1", "2"}, "at most an attempt number"},
 	} {
 		_, errs, code := run(t, tc.args...)
 		if code != ExitUsage || !strings.Contains(errs, tc.want) {
@@ -73,7 +76,7 @@ func TestWriteAttemptsNamesPastAndCurrent(t *testing.T) {
 		{Attempt: 2, Events: 7, Intact: false, Problem: "event seq 3 (command) was changed after it was recorded"},
 	}})
 	out := b.String()
-	for _, want := range []string{"1 (past)", "passed, score 10/12", "2 (past)", "not shipped", "not graded", "BROKEN: event seq 3", "3 (current)"} {
+	for _, want := range []string{"1 (past)", "passed, score 10/12", "2 (past)", "not deployed", "not graded", "BROKEN: event seq 3", "3 (current)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("attempts table lacks %q:\n%s", want, out)
 		}

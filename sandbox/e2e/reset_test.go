@@ -136,6 +136,9 @@ func TestIntegrationResetStartsTheIncidentAgain(t *testing.T) {
 		t.Errorf("past attempt's record: %d events (had %d), chain %v", len(past), len(before), err)
 	}
 
+	if txt := mustCLI(t, "attempts", "1", "--name", name); !strings.Contains(txt, "trainee_note") {
+		t.Errorf("sandbox attempts 1 does not show the first attempt's timeline:\n%s", txt)
+	}
 	tl, err := ep.ControlRoom().Timeline(t.Context())
 	if err != nil {
 		t.Fatal(err)

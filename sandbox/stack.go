@@ -275,7 +275,7 @@ func initShopDB(ctx context.Context, dbURL string, s Settings, progress Progress
 }
 
 // startShop starts every role at v2.3.0 and waits until all are healthy. attempt > 0 tells the control room
-// which attempt it records (see control.AttemptEnv); 0 is the sandbox's first.
+// which attempt it records (see status.AttemptEnv); 0 is the sandbox's first.
 func (e *Engine) startShop(ctx context.Context, name string, s Settings, attempt int, progress Progress) error {
 	v230 := release.V230()
 	spec := func(role string) ContainerSpec {

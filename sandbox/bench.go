@@ -17,6 +17,9 @@ type MemoryUsage struct {
 	Container string `json:"container"`
 	Service   string `json:"service"`
 	Bytes     uint64 `json:"bytes"`
+	// Anon is the anonymous share (heap, stacks: what the process itself allocated), as opposed to file
+	// pages such as the mapped service binary; 0 when the engine does not say.
+	Anon uint64 `json:"anon_bytes"`
 }
 
 // StackMemory reads every container of sandbox name once through the stats API.
@@ -40,7 +43,7 @@ func (e *Engine) StackMemory(ctx context.Context, name string) ([]MemoryUsage, e
 		if err != nil {
 			return nil, fmt.Errorf("decode stats %s: %w", in.Name, err)
 		}
-		out = append(out, MemoryUsage{Container: in.Name, Service: in.Service, Bytes: dockerStatsMemory(st.MemoryStats)})
+		out = append(out, MemoryUsage{Container: in.Name, Service: in.Service, Bytes: dockerStatsMemory(st.MemoryStats), Anon: anonMemory(st.MemoryStats)})
 	}
 	return out, nil
 }
@@ -57,6 +60,16 @@ func dockerStatsMemory(m container.MemoryStats) uint64 {
 		return m.Usage - v
 	}
 	return m.Usage
+}
+
+// anonMemory is the anonymous memory of a container: "anon" on cgroup v2, "total_rss" (or "rss") on v1.
+func anonMemory(m container.MemoryStats) uint64 {
+	for _, k := range []string{"anon", "total_rss", "rss"} {
+		if v, ok := m.Stats[k]; ok {
+			return v
+		}
+	}
+	return 0
 }
 
 // ImageSize is one image's size on the engine.

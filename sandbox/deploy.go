@@ -28,6 +28,9 @@ type DeployOptions struct {
 	Rollback bool   // a rollback: recorded as such; never touches migrations
 	Drain    time.Duration
 	LockWait time.Duration // how long to wait for another change to the sandbox to finish
+	// StillWanted, when set, is asked once the lock is held; false ends the deploy with ErrRolloutSuperseded
+	// before it changes anything (a scheduled rollout whose sandbox was reset while it waited).
+	StillWanted func(context.Context) (bool, error)
 }
 
 // ServiceDeploy is what happened to one service.
@@ -87,6 +90,13 @@ func (e *Engine) Deploy(ctx context.Context, o DeployOptions, progress Progress)
 		return res, err
 	}
 	defer lock.Release()
+	if o.StillWanted != nil {
+		if ok, err := o.StillWanted(ctx); err != nil {
+			return res, err
+		} else if !ok {
+			return res, ErrRolloutSuperseded
+		}
+	}
 	ep, err := e.Endpoints(ctx, o.Name)
 	if err != nil {
 		return res, err

@@ -69,9 +69,10 @@ func TestDeployReplacesTheOldContainerOnceTheNewOneIsHealthy(t *testing.T) {
 	if n.labels[LabelPrevious] != "v2.3.0" || n.labels[LabelRolledBack] != "" || !SealValid(cr.secret, n.name, n.labels[LabelSeal]) {
 		t.Errorf("new container labels %v: want previous v2.3.0, not rolled back, a valid seal", n.labels)
 	}
-	// The running instance's SANDBOX_ settings carry over; what the old image set itself does not.
-	wantEqual(t, "new env", n.env, "SANDBOX_NAME=team-1", "SANDBOX_SEED=7", "SANDBOX_LISTEN=:8080",
-		"SANDBOX_DATABASE_URL="+InternalDatabaseURL(), "SANDBOX_DB_POOL=3")
+	// The running instance's SANDBOX_ settings carry over; what the old image set itself does not; the Go
+	// runtime settings of a service container come with every start.
+	wantEqual(t, "new env", n.env, append([]string{"SANDBOX_NAME=team-1", "SANDBOX_SEED=7", "SANDBOX_LISTEN=:8080",
+		"SANDBOX_DATABASE_URL=" + InternalDatabaseURL(), "SANDBOX_DB_POOL=3"}, serviceRuntimeEnv...)...)
 	wantEqual(t, "events", cr.kinds(), "deploy_started cli orders v2.4.0", "deploy_finished cli orders v2.4.0")
 	wantContains(t, "progress", strings.Join(lines, "\n"), "orders: starting v2.4.0 alongside v2.3.0", "draining v2.3.0 ("+old.name+")", "orders: now v2.4.0")
 }
@@ -273,8 +274,8 @@ func TestRollbackMarksTheNewContainerAndKeepsItsEnv(t *testing.T) {
 	if n.labels[LabelVersion] != "v2.3.0" || n.labels[LabelRolledBack] != "true" || n.labels[LabelPrevious] != "v2.4.0" {
 		t.Errorf("rolled-back container labels %v: want v2.3.0, rolled back, previous v2.4.0", n.labels)
 	}
-	wantEqual(t, "env", n.env, "SANDBOX_NAME=team-1", "SANDBOX_SEED=7", "SANDBOX_LISTEN=:8080",
-		"SANDBOX_DATABASE_URL="+InternalDatabaseURL(), "SANDBOX_DISCOUNT_CACHE=off")
+	wantEqual(t, "env", n.env, append([]string{"SANDBOX_NAME=team-1", "SANDBOX_SEED=7", "SANDBOX_LISTEN=:8080",
+		"SANDBOX_DATABASE_URL=" + InternalDatabaseURL(), "SANDBOX_DISCOUNT_CACHE=off"}, serviceRuntimeEnv...)...)
 	wantEqual(t, "checkout containers", f.live("checkout"), "running v2.3.0")
 	wantEqual(t, "stopped", f.ops("stop"), bad.name)
 	wantEqual(t, "events", cr.kinds(), "rollback cli checkout v2.3.0", "deploy_finished cli checkout v2.3.0")

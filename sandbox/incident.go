@@ -67,6 +67,19 @@ type Page struct {
 // RolloutV240 ships v2.4.0 over v2.3.0 the way the CD pipeline would: migrations, then orders, payments and
 // checkout one at a time (orders first: its new code must be live before its column is required).
 func (e *Engine) RolloutV240(ctx context.Context, name string, progress Progress) (time.Time, DeployResult, error) {
+	return e.rolloutV240(ctx, name, progress, nil)
+}
+
+// rolloutV240 is RolloutV240 for a scheduled rollout: still (when set) says whether it is still wanted, asked
+// before anything changes and again once the deploy holds the sandbox's lock.
+func (e *Engine) rolloutV240(ctx context.Context, name string, progress Progress, still func(context.Context) (bool, error)) (time.Time, DeployResult, error) {
+	if still != nil {
+		if ok, err := still(ctx); err != nil {
+			return time.Time{}, DeployResult{}, err
+		} else if !ok {
+			return time.Time{}, DeployResult{}, ErrRolloutSuperseded
+		}
+	}
 	ep, err := e.Endpoints(ctx, name)
 	if err != nil {
 		return time.Time{}, DeployResult{}, err
@@ -77,7 +90,7 @@ func (e *Engine) RolloutV240(ctx context.Context, name string, progress Progress
 		progress("warning: could not set the scenario clock: " + err.Error())
 	}
 	res, err := e.Deploy(ctx, DeployOptions{Name: name, Services: []string{"orders", "payments", "checkout"}, Version: "v2.4.0", Actor: "pipeline",
-		LockWait: 2 * time.Minute}, progress) // a trainee's change in flight finishes first, as in a real pipeline
+		LockWait: 2 * time.Minute, StillWanted: still}, progress) // a trainee's change in flight finishes first, as in a real pipeline
 	return at, res, err
 }
 

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -96,7 +97,9 @@ func (r Rollout) Run(ctx context.Context, progress Progress) (RolloutOutcome, er
 			if shipped {
 				return RolloutAlreadyShipped, nil
 			}
-			if err := r.Target.Ship(ctx, progress); err != nil {
+			if err := r.Target.Ship(ctx, progress); errors.Is(err, ErrRolloutSuperseded) {
+				return RolloutSandboxGone, nil
+			} else if err != nil {
 				return "", err
 			}
 			return RolloutShipped, nil
@@ -130,14 +133,17 @@ func (e *Engine) SandboxID(ctx context.Context, name string) (string, error) {
 	return "", fmt.Errorf("no sandbox named %q on this engine; start one with `sandbox up --name %s`", name, name)
 }
 
-// RolloutTarget is the sandbox called name whose network has ID sandboxID, as a scheduled rollout sees it.
-func (e *Engine) RolloutTarget(name, sandboxID string) RolloutTarget {
-	return &engineTarget{e: e, name: name, id: sandboxID}
+// RolloutTarget is attempt number attempt of the sandbox called name whose network has ID sandboxID, as a
+// scheduled rollout sees it. A `sandbox reset` starts a new attempt, so a rollout scheduled for an earlier
+// one finds its sandbox gone (attempt 0: any attempt).
+func (e *Engine) RolloutTarget(name, sandboxID string, attempt int) RolloutTarget {
+	return &engineTarget{e: e, name: name, id: sandboxID, attempt: attempt}
 }
 
 type engineTarget struct {
 	e        *Engine
 	name, id string
+	attempt  int
 }
 
 func (t *engineTarget) Present(ctx context.Context) (bool, error) {
@@ -148,7 +154,17 @@ func (t *engineTarget) Present(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("inspect the network of sandbox %q: %w", t.name, err)
 	}
-	return n.ID == t.id && n.Name == NetworkName(t.name) && n.Labels[LabelManaged] == "true" && n.Labels[LabelName] == t.name, nil
+	if n.ID != t.id || n.Name != NetworkName(t.name) || n.Labels[LabelManaged] != "true" || n.Labels[LabelName] != t.name {
+		return false, nil
+	}
+	if t.attempt > 0 {
+		cur, err := t.e.Attempt(ctx, t.name)
+		if err != nil {
+			return false, err
+		}
+		return cur == t.attempt, nil
+	}
+	return true, nil
 }
 
 func (t *engineTarget) Shipped(ctx context.Context) (bool, error) {
@@ -178,9 +194,14 @@ func (t *engineTarget) Shipped(ctx context.Context) (bool, error) {
 }
 
 func (t *engineTarget) Ship(ctx context.Context, progress Progress) error {
-	_, _, err := t.e.RolloutV240(ctx, t.name, progress)
+	// Checked again once the pipeline holds the sandbox's lock: a reset that held it meanwhile started a
+	// new attempt this rollout was not scheduled for.
+	_, _, err := t.e.rolloutV240(ctx, t.name, progress, t.Present)
 	return err
 }
+
+// ErrRolloutSuperseded means the sandbox a rollout was scheduled for was removed or reset before it shipped.
+var ErrRolloutSuperseded = errors.New("the sandbox was removed or reset since the rollout was scheduled")
 
 // V240Shipped reports whether v2.4.0 has gone out to every release service: each one was deployed to v2.4.0
 // (the timeline records a deploy, not a rollback, naming it), or each one runs only v2.4.0 now (live: role ->

@@ -3,12 +3,14 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
 
@@ -188,7 +190,18 @@ func TestRolloutFromTimeline(t *testing.T) {
 // netEngine is an engine that knows one network, or none.
 type netEngine struct {
 	client.APIClient
-	net *network.Inspect
+	net  *network.Inspect
+	vols []*volume.Volume
+}
+
+func (n *netEngine) VolumeList(ctx context.Context, o volume.ListOptions) (volume.ListResponse, error) {
+	var out volume.ListResponse
+	for _, v := range n.vols {
+		if o.Filters.MatchKVList("label", v.Labels) {
+			out.Volumes = append(out.Volumes, v)
+		}
+	}
+	return out, nil
 }
 
 func (n *netEngine) NetworkInspect(ctx context.Context, id string, _ network.InspectOptions) (network.Inspect, error) {
@@ -203,22 +216,51 @@ func TestRolloutTargetIsOnlyTheSandboxItWasScheduledFor(t *testing.T) {
 	net := &network.Inspect{ID: id, Name: NetworkName("team-1"), Labels: ResourceLabels("team-1", "network", "")}
 	fake := &netEngine{net: net}
 	e := &Engine{APIClient: fake}
-	if ok, err := e.RolloutTarget("team-1", id).Present(t.Context()); !ok || err != nil {
+	if ok, err := e.RolloutTarget("team-1", id, 1).Present(t.Context()); !ok || err != nil {
 		t.Fatalf("the sandbox it was scheduled for: present=%v err=%v", ok, err)
 	}
 	// `down` and a new `up` with the same name: a new network, a new ID.
 	fake.net = &network.Inspect{ID: strings.Repeat("cd", 32), Name: NetworkName("team-1"), Labels: ResourceLabels("team-1", "network", "")}
-	if ok, err := e.RolloutTarget("team-1", id).Present(t.Context()); ok || err != nil {
+	if ok, err := e.RolloutTarget("team-1", id, 1).Present(t.Context()); ok || err != nil {
 		t.Fatalf("a new sandbox with the same name: present=%v err=%v, want not present", ok, err)
 	}
 	// Gone altogether.
 	fake.net = nil
-	if ok, err := e.RolloutTarget("team-1", id).Present(t.Context()); ok || err != nil {
+	if ok, err := e.RolloutTarget("team-1", id, 1).Present(t.Context()); ok || err != nil {
 		t.Fatalf("no sandbox: present=%v err=%v, want not present", ok, err)
 	}
 	// The right ID but another sandbox's name (asked for the wrong sandbox): not present.
 	fake.net = net
-	if ok, _ := e.RolloutTarget("team-2", id).Present(t.Context()); ok {
+	if ok, _ := e.RolloutTarget("team-2", id, 1).Present(t.Context()); ok {
 		t.Fatal("a rollout for team-2 must not act on team-1's network")
+	}
+	// `sandbox reset` starts attempt 2 on the same network: the rollout of attempt 1 stands down, attempt 2's
+	// own does not.
+	fake.vols = []*volume.Volume{{Name: VolumeName("team-1", "attempt-2"), Labels: map[string]string{LabelManaged: "true",
+		LabelName: "team-1", LabelService: "attempt", LabelAttempt: "2"}}}
+	if ok, err := e.RolloutTarget("team-1", id, 1).Present(t.Context()); ok || err != nil {
+		t.Fatalf("attempt 1's rollout after a reset: present=%v err=%v, want not present", ok, err)
+	}
+	if ok, err := e.RolloutTarget("team-1", id, 2).Present(t.Context()); !ok || err != nil {
+		t.Fatalf("attempt 2's rollout: present=%v err=%v, want present", ok, err)
+	}
+	// Another sandbox's reset is not this one's.
+	fake.vols[0].Labels[LabelName] = "team-9"
+	if ok, _ := e.RolloutTarget("team-1", id, 1).Present(t.Context()); !ok {
+		t.Fatal("team-9's reset made team-1's rollout stand down")
+	}
+}
+
+// A reset that held the lock while the due rollout waited for it: the pipeline finds its attempt superseded
+// and ends as for a removed sandbox, not as a failed rollout.
+func TestRolloutSupersededByAResetIsNotAFailure(t *testing.T) {
+	f := &fakeTarget{shipErr: fmt.Errorf("deploy: %w", ErrRolloutSuperseded)}
+	out, err := Rollout{Due: time.Now(), Target: f, Poll: 10 * time.Millisecond}.Run(t.Context(), noProgress)
+	if err != nil || out != RolloutSandboxGone {
+		t.Fatalf("Run = %q, %v; want sandbox gone", out, err)
+	}
+	f.shipErr = errors.New("engine down")
+	if _, err := (Rollout{Due: time.Now(), Target: f}).Run(t.Context(), noProgress); err == nil {
+		t.Fatal("a real deploy failure must stay an error")
 	}
 }

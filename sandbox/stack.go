@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -20,6 +21,7 @@ import (
 	"github.com/sandbox-labs/sandbox/sandbox/pgimage"
 	"github.com/sandbox-labs/sandbox/services/release"
 	"github.com/sandbox-labs/sandbox/services/schema"
+	"github.com/sandbox-labs/sandbox/services/status"
 	"github.com/sandbox-labs/sandbox/services/topology"
 )
 
@@ -228,47 +230,104 @@ func (e *Engine) Up(ctx context.Context, o UpOptions, progress Progress) (ep End
 			return ep, fmt.Errorf("create volume: %w", err)
 		}
 	}
-	progress("starting postgres (" + pgRef + ")")
-	pgID, err := e.StartContainer(ctx, ContainerSpec{Name: o.Name, Service: "postgres", Image: pgRef, Root: true,
-		Env:     []string{"POSTGRES_USER=" + dbUser, "POSTGRES_PASSWORD=" + dbPass, "POSTGRES_DB=" + dbName},
-		Publish: "5432/tcp", Mounts: map[string]string{VolumeName(o.Name, "pgdata"): "/var/lib/postgresql/data"},
-		Health: &container.HealthConfig{Test: pgimage.HealthCmd, Interval: 2 * time.Second, Timeout: 3 * time.Second, Retries: 5, StartPeriod: 60 * time.Second}})
-	if err != nil {
+	if _, err := e.startPostgres(ctx, o.Name, pgRef, progress); err != nil {
 		return ep, err
-	}
-	if err := e.WaitHealthy(ctx, pgID, 120*time.Second); err != nil {
-		return ep, fmt.Errorf("postgres: %w", err)
 	}
 	if ep, err = e.Endpoints(ctx, o.Name); err != nil {
 		return ep, err
 	}
-	if err := waitDB(ctx, ep.DatabaseURL, 60*time.Second); err != nil {
+	if err := initShopDB(ctx, ep.DatabaseURL, s, progress); err != nil {
 		return ep, err
+	}
+	if err := e.startShop(ctx, o.Name, s, 0, progress); err != nil {
+		return ep, err
+	}
+	return e.Endpoints(ctx, o.Name)
+}
+
+// startPostgres starts the sandbox's Postgres on its data volume and waits until it is healthy.
+func (e *Engine) startPostgres(ctx context.Context, name, pgRef string, progress Progress) (string, error) {
+	progress("starting postgres (" + pgRef + ")")
+	pgID, err := e.StartContainer(ctx, ContainerSpec{Name: name, Service: "postgres", Image: pgRef, Root: true,
+		Env:     []string{"POSTGRES_USER=" + dbUser, "POSTGRES_PASSWORD=" + dbPass, "POSTGRES_DB=" + dbName},
+		Publish: "5432/tcp", Mounts: map[string]string{VolumeName(name, "pgdata"): "/var/lib/postgresql/data"},
+		Health: &container.HealthConfig{Test: pgimage.HealthCmd, Interval: 2 * time.Second, Timeout: 3 * time.Second, Retries: 5, StartPeriod: 60 * time.Second}})
+	if err != nil {
+		return "", err
+	}
+	if err := e.WaitHealthy(ctx, pgID, 120*time.Second); err != nil {
+		return "", fmt.Errorf("postgres: %w", err)
+	}
+	return pgID, nil
+}
+
+// initShopDB brings an empty shop database to the start of the incident: v2.3.0's schema (the migrations up
+// to release.MigrationBase), the seed data, and the seed's cohort share.
+func initShopDB(ctx context.Context, dbURL string, s Settings, progress Progress) error {
+	if err := waitDB(ctx, dbURL, 60*time.Second); err != nil {
+		return err
 	}
 	progress("migrating the shop database to v2.3.0's schema")
-	if _, err := schema.Up(ctx, ep.DatabaseURL, release.MigrationBase, schema.OptionsForRelease(release.V240(s.Faults, s.Seed))); err != nil {
-		return ep, fmt.Errorf("migrate: %w", err)
+	if _, err := schema.Up(ctx, dbURL, release.MigrationBase, schema.OptionsForRelease(release.V240(s.Faults, s.Seed))); err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
-	if err := applySeedDetails(ctx, ep.DatabaseURL, s.Seed); err != nil {
-		return ep, err
-	}
+	return applySeedDetails(ctx, dbURL, s.Seed)
+}
+
+// startShop starts every role at v2.3.0 and waits until all are healthy. attempt > 0 tells the control room
+// which attempt it records (see status.AttemptEnv); 0 is the sandbox's first.
+func (e *Engine) startShop(ctx context.Context, name string, s Settings, attempt int, progress Progress) error {
 	v230 := release.V230()
+	spec := func(role string) ContainerSpec {
+		spec := RoleSpec(name, role, v230.Version, s)
+		if role == "control" && attempt > 0 {
+			spec.Env = append(spec.Env, status.AttemptEnv+"="+strconv.Itoa(attempt))
+		}
+		return spec
+	}
+	// Side by side: nothing in the shop needs another service up to start (callers resolve and retry), and
+	// one at a time costs a container start each on a busy engine. The load generator comes last, so its
+	// first requests find a gateway.
 	ids := map[string]string{}
-	for _, role := range Roles {
-		progress(fmt.Sprintf("starting %s %s", role, v230.Version))
-		id, err := e.StartContainer(ctx, RoleSpec(o.Name, role, v230.Version, s))
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		errs []error
+	)
+	start := func(role string) {
+		defer wg.Done()
+		id, err := e.StartContainer(ctx, spec(role))
+		mu.Lock()
+		defer mu.Unlock()
 		if err != nil {
-			return ep, err
+			errs = append(errs, err)
+			return
 		}
 		ids[role] = id
 	}
+	progress(fmt.Sprintf("starting %s %s", strings.Join(Roles, ", "), v230.Version))
+	for _, role := range Roles {
+		if role != "loadgen" {
+			wg.Add(1)
+			go start(role)
+		}
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	wg.Add(1)
+	start("loadgen")
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
 	for _, role := range Roles {
 		if err := e.WaitHealthy(ctx, ids[role], 60*time.Second); err != nil {
-			return ep, fmt.Errorf("%s: %w", role, err)
+			return fmt.Errorf("%s: %w", role, err)
 		}
 	}
 	progress("all services healthy")
-	return e.Endpoints(ctx, o.Name)
+	return nil
 }
 
 // applySeedDetails sets the seed's cohort share; seed 0 keeps the card's, which the shop is seeded with.

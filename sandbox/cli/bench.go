@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -16,21 +18,29 @@ import (
 func NewCmdBench(streams IO, g *Globals) *cobra.Command {
 	var cold bool
 	var rps float64
+	var resets int
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure time to steady traffic (warm, or cold with --cold), stack memory and image sizes",
+		Short: "Measure time to steady traffic (warm, or cold with --cold), stack memory, image sizes and (--resets) reset time",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			return benchRun(c.Context(), streams, cold, rps)
+			if resets < 0 || resets > 20 {
+				return Usagef("--resets must be between 0 and 20, got %d", resets)
+			}
+			name := fmt.Sprintf("bench-%d", time.Now().Unix()%100000)
+			if c.Flags().Changed("name") { // a throwaway sandbox under a name of the user's choosing
+				name = g.Name
+			}
+			return benchRun(c.Context(), streams, name, cold, rps, resets)
 		},
 	}
+	cmd.Flags().IntVar(&resets, "resets", 0, "also time this many `sandbox reset`s of the bench sandbox to steady baseline traffic (median printed)")
 	cmd.Flags().BoolVar(&cold, "cold", false, "remove the sandbox images first (Postgres image kept) to time a cold start")
 	cmd.Flags().Float64Var(&rps, "load-rps", 40, "load generator rate during the measurement")
 	return cmd
 }
 
-func benchRun(ctx context.Context, streams IO, cold bool, rps float64) error {
-	name := fmt.Sprintf("bench-%d", time.Now().Unix()%100000)
+func benchRun(ctx context.Context, streams IO, name string, cold bool, rps float64, resets int) error {
 	e, err := connect(ctx)
 	if err != nil {
 		return err
@@ -81,16 +91,61 @@ func benchRun(ctx context.Context, streams IO, cold bool, rps float64) error {
 	fmt.Fprintf(out, "start: %s\n  containers healthy after %.1fs\n  steady baseline traffic after %.1fs (edge %.1f rps, errors %s, p99 %.0fms)\n",
 		mode, upDone.Seconds(), steady.Seconds(), snap.Edge.RPS, pct(snap.Edge.ErrorRate), snap.Edge.P99Ms)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	var total uint64
-	fmt.Fprintln(tw, "\nCONTAINER\tMEMORY")
+	var total, anon uint64
+	fmt.Fprintln(tw, "\nCONTAINER\tMEMORY\tANON")
 	for _, m := range mem {
-		total += m.Bytes
-		fmt.Fprintf(tw, "%s\t%.1f MiB\n", m.Service, float64(m.Bytes)/(1<<20))
+		total, anon = total+m.Bytes, anon+m.Anon
+		fmt.Fprintf(tw, "%s\t%.1f MiB\t%.1f MiB\n", m.Service, float64(m.Bytes)/(1<<20), float64(m.Anon)/(1<<20))
 	}
-	fmt.Fprintf(tw, "TOTAL\t%.1f MiB\n", float64(total)/(1<<20))
+	fmt.Fprintf(tw, "TOTAL\t%.1f MiB\t%.1f MiB\n", float64(total)/(1<<20), float64(anon)/(1<<20))
 	fmt.Fprintln(tw, "\nIMAGE\tSIZE")
 	for _, im := range imgs {
 		fmt.Fprintf(tw, "%s\t%.1f MB\n", im.Ref, float64(im.Bytes)/1e6)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if resets == 0 {
+		return nil
+	}
+	// Each reset as `sandbox reset` does it, timed like up: to steady baseline traffic on the new attempt.
+	var healthy, steadyAt []time.Duration
+	for i := 0; i < resets; i++ {
+		start := time.Now()
+		res, err := e.Reset(ctx, name, func(string) {})
+		if err != nil {
+			return fmt.Errorf("reset %d: %w", i+1, err)
+		}
+		healthy = append(healthy, time.Since(start))
+		snap, err := sandbox.WaitSteady(ctx, res.Endpoints.ControlRoom(), rps, 10*time.Second, 3*time.Minute)
+		if err != nil {
+			return fmt.Errorf("reset %d: %w", i+1, err)
+		}
+		steadyAt = append(steadyAt, time.Since(start))
+		fmt.Fprintf(w, "  • reset %d (attempt %d): containers healthy after %.1fs, steady after %.1fs (edge %.1f rps, errors %s, p99 %.0fms)\n",
+			i+1, res.Attempt, healthy[i].Seconds(), steadyAt[i].Seconds(), snap.Edge.RPS, pct(snap.Edge.ErrorRate), snap.Edge.P99Ms)
+	}
+	fmt.Fprintf(out, "\nreset (median of %d): containers healthy after %.1fs, steady baseline traffic after %.1fs (each: %s)\n",
+		resets, median(healthy).Seconds(), median(steadyAt).Seconds(), secondsList(steadyAt))
+	return nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func secondsList(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return strings.Join(parts, ", ")
 }

@@ -26,6 +26,7 @@ type RolloutOptions struct {
 	G         *Globals
 	SandboxID string
 	At        string
+	Attempt   int
 	due       time.Time
 }
 
@@ -55,6 +56,7 @@ already deployed by hand. sandbox up starts it on its own; it is not meant to be
 	}
 	cmd.Flags().StringVar(&o.SandboxID, "sandbox-id", "", "ID of the sandbox's network when the rollout was scheduled (required)")
 	cmd.Flags().StringVar(&o.At, "at", "", "when v2.4.0 ships, an RFC 3339 time (required)")
+	cmd.Flags().IntVar(&o.Attempt, "attempt", 0, "the attempt (see `sandbox reset`) the rollout is for; it stands down when a reset starts another (0: any)")
 	return cmd
 }
 
@@ -69,6 +71,9 @@ func (o *RolloutOptions) validate() error {
 		return Usagef("--at must be an RFC 3339 time such as 2006-01-02T14:00:00Z, got %q", o.At)
 	}
 	o.due = due
+	if o.Attempt < 0 {
+		return Usagef("--attempt must be an attempt number (1, 2, ...), got %d", o.Attempt)
+	}
 	return nil
 }
 
@@ -86,7 +91,7 @@ func rolloutRun(ctx context.Context, o *RolloutOptions) error {
 	}
 	defer e.Close()
 	note("pipeline process %d: v2.4.0 ships to sandbox %q (network %.12s) at %s", os.Getpid(), name, o.SandboxID, o.due.UTC().Format(time.RFC3339))
-	out, err := sandbox.Rollout{Due: o.due, Target: e.RolloutTarget(name, o.SandboxID)}.Run(ctx, progressTo(w))
+	out, err := sandbox.Rollout{Due: o.due, Target: e.RolloutTarget(name, o.SandboxID, o.Attempt)}.Run(ctx, progressTo(w))
 	if err != nil {
 		if ctx.Err() != nil {
 			note("stopped by a signal; v2.4.0 did not ship")
@@ -100,7 +105,7 @@ func rolloutRun(ctx context.Context, o *RolloutOptions) error {
 	case sandbox.RolloutAlreadyShipped:
 		note("v2.4.0 was already deployed by hand: nothing to do")
 	case sandbox.RolloutSandboxGone:
-		note("sandbox %q was removed (or replaced by a new one): nothing to do", name)
+		note("sandbox %q was removed, replaced by a new one, or reset to a new attempt: nothing to do", name)
 	}
 	return nil
 }
@@ -127,14 +132,22 @@ func scheduleRollout(ctx, fallback context.Context, w io.Writer, e *sandbox.Engi
 	if err != nil {
 		return nil, err
 	}
-	r := &scheduled{due: due, log: filepath.Join(dir, fmt.Sprintf("%s-%.12s.log", name, id))}
+	attempt, err := e.Attempt(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	logName := fmt.Sprintf("%s-%.12s.log", name, id)
+	if attempt > 1 {
+		logName = fmt.Sprintf("%s-%.12s-attempt-%d.log", name, id, attempt)
+	}
+	r := &scheduled{due: due, log: filepath.Join(dir, logName)}
 	// The baseline shows on the scenario clock too (13:45 ... 14:00); the rollout resets it to the real deploy.
 	_ = cr.Post(ctx, "/api/scenario", map[string]any{"deploy_at": due, "factor": sandbox.ScenarioFactor})
 	if err := cr.Record(ctx, status.Event{Kind: status.EventRolloutScheduled, Actor: "cli", To: "v2.4.0",
 		Detail: "v2.4.0 rollout scheduled for " + due.Format(time.RFC3339), Data: map[string]string{"due": due.Format(time.RFC3339)}}); err != nil {
 		fmt.Fprintln(w, "warning: could not record the scheduled rollout: "+err.Error())
 	}
-	args := []string{"rollout", "--name", name, "--sandbox-id", id, "--at", due.Format(time.RFC3339)}
+	args := []string{"rollout", "--name", name, "--sandbox-id", id, "--at", due.Format(time.RFC3339), "--attempt", fmt.Sprint(attempt)}
 	c, err := startDetached(args, r.log)
 	if err == nil {
 		r.pid, r.done = c.pid, c.done
@@ -150,7 +163,7 @@ func scheduleRollout(ctx, fallback context.Context, w io.Writer, e *sandbox.Engi
 	done := make(chan error, 1)
 	go func() {
 		defer f.Close()
-		_, err := sandbox.Rollout{Due: due, Target: e.RolloutTarget(name, id)}.Run(fallback, progressTo(f))
+		_, err := sandbox.Rollout{Due: due, Target: e.RolloutTarget(name, id, attempt)}.Run(fallback, progressTo(f))
 		done <- err
 	}()
 	r.done = done

@@ -141,34 +141,64 @@ func upRun(ctx context.Context, o *UpOptions) error {
 			fmt.Fprintln(w, "warning: observability: "+err.Error())
 		}
 	}
+	return incidentRun{IO: o.IO, Name: name, Settings: o.Settings, Incident: o.Incident, Baseline: o.Baseline, Wait: o.Wait,
+		Start: start, Follow: true}.run(ctx, e, ep)
+}
+
+// incidentRun is what up (and reset) do once the sandbox runs on v2.3.0: schedule the v2.4.0 rollout, wait
+// for steady baseline traffic, then, when following, stay until v2.4.0 ships and page.
+type incidentRun struct {
+	IO       IO
+	Name     string
+	Settings sandbox.Settings
+	Incident bool
+	Baseline time.Duration
+	Wait     time.Duration
+	Start    time.Time // the figure "steady baseline traffic after" counts from here
+	Follow   bool      // false: return at steady traffic (the rollout still ships at its time)
+	Ready    func()    // called once at steady traffic, after where the sandbox is
+}
+
+func (r incidentRun) run(ctx context.Context, e *sandbox.Engine, ep sandbox.Endpoints) error {
+	w, name := r.IO.ErrOut, r.Name
+	bg := context.WithoutCancel(ctx)
+	cr := ep.ControlRoom()
 	var ro *scheduled
-	if o.Incident {
+	var err error
+	if r.Incident {
 		fallback, cancel := context.WithCancel(ctx) // only for a rollout that has to run inside this command
 		defer cancel()
-		if ro, err = scheduleRollout(bg, fallback, w, e, name, cr, time.Now().Add(o.Baseline)); err != nil {
+		if ro, err = scheduleRollout(bg, fallback, w, e, name, cr, time.Now().Add(r.Baseline)); err != nil {
 			return fmt.Errorf("schedule the v2.4.0 rollout: %w (the sandbox runs on v2.3.0; `sandbox deploy all v2.4.0%s` ships it by hand)", err, nameFlag(name))
 		}
 	}
 	if ctx.Err() != nil {
 		return ro.interrupted(w, name)
 	}
-	fmt.Fprintf(w, "  • waiting for steady traffic (%.0f rps)\n", o.Settings.LoadRPS)
-	before, err := sandbox.WaitSteady(ctx, cr, o.Settings.LoadRPS, 10*time.Second, o.Wait)
+	fmt.Fprintf(w, "  • waiting for steady traffic (%.0f rps)\n", r.Settings.LoadRPS)
+	before, err := sandbox.WaitSteady(ctx, cr, r.Settings.LoadRPS, 10*time.Second, r.Wait)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ro.interrupted(w, name)
 		}
 		return fmt.Errorf("%w (the sandbox is still running%s; see `sandbox status%s`)", err, ro.stillShips(), nameFlag(name))
 	}
-	fmt.Fprintf(w, "  • steady baseline traffic after %.1fs\n", time.Since(start).Seconds())
+	fmt.Fprintf(w, "  • steady baseline traffic after %.1fs\n", time.Since(r.Start).Seconds())
 	printWhere(w, name, ep)
+	if r.Ready != nil {
+		r.Ready()
+	}
 	if ro == nil {
 		fmt.Fprintln(w, "\nThe shop stays healthy on v2.3.0 (--incident=false).")
 		return nil
 	}
 	fmt.Fprintf(w, "\nBaseline: the shop runs healthy on v2.3.0 until %s UTC (in %s), then v2.4.0 ships (scenario clock 14:00).\n", ro.due.Format("15:04:05"), until(ro.due))
+	if !r.Follow {
+		fmt.Fprintf(w, "Its pipeline process ships it then (pid %d); `sandbox status%s --watch` follows it.\n", ro.pid, nameFlag(name))
+		return nil
+	}
 	err = ro.wait(ctx, w, func() {
-		if s, err := cr.Status(ctx, clampWindow(o.Baseline)); err == nil {
+		if s, err := cr.Status(ctx, clampWindow(r.Baseline)); err == nil {
 			before = s
 		}
 		fmt.Fprintln(w, "v2.4.0 is due: the pipeline deploys it (migrations, then a rolling replacement of orders, payments, checkout)")
@@ -192,11 +222,11 @@ func upRun(ctx context.Context, o *UpOptions) error {
 		return fmt.Errorf("v2.4.0 did not ship (log: %s)", ro.log)
 	}
 	ro.shipped = true
-	if len(o.Settings.Faults) == 0 {
+	if len(r.Settings.Faults) == 0 {
 		fmt.Fprintln(w, "v2.4.0 shipped with no faults enabled.")
 		return nil
 	}
-	now, err := sandbox.WaitSpike(ctx, cr, 0.05, 15*time.Second, o.Wait)
+	now, err := sandbox.WaitSpike(ctx, cr, 0.05, 15*time.Second, r.Wait)
 	if ctx.Err() != nil {
 		return ro.interrupted(w, name)
 	}
@@ -212,7 +242,7 @@ func upRun(ctx context.Context, o *UpOptions) error {
 	if s, err := cr.Status(ctx, 15*time.Second); err == nil {
 		now = s
 	}
-	printPage(o.IO.Out, name, st.Started, before, now)
+	printPage(r.IO.Out, name, st.Started, before, now)
 	return nil
 }
 

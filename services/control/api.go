@@ -29,6 +29,8 @@ func (c *Controller) Mount(s *platform.Server) {
 	s.Handle("GET /api/state", c.handleState)
 	s.Handle("GET /api/scenario", c.handleGetScenario)
 	s.Handle("POST /api/scenario", c.handlePostScenario)
+	s.Handle("GET /api/attempts", c.handleAttempts)
+	s.Handle("GET /api/attempts/{n}/timeline", c.handleAttemptTimeline)
 	fsrv := http.FileServerFS(web.FS())
 	s.Handle("GET /", fsrv.ServeHTTP)
 }
@@ -193,6 +195,11 @@ func Run(ctx context.Context, cfg platform.Config) error {
 	opts := Options{Name: cfg.Name, Version: cfg.Release.Version, DataDir: cfg.Get("SANDBOX_DATA_DIR", "/data"),
 		TokenDigest: cfg.Get(status.ControlTokenEnv, ""),
 		Interval:    cfg.Duration("SANDBOX_SCRAPE_INTERVAL", DefaultInterval), Log: log}
+	attempt, err := strconv.Atoi(cfg.Get(status.AttemptEnv, "0"))
+	if err != nil || attempt < 0 {
+		return fmt.Errorf("%s=%q: want an attempt number", status.AttemptEnv, cfg.Get(status.AttemptEnv, ""))
+	}
+	opts.Attempt = attempt
 	if host, err := os.Hostname(); err == nil {
 		_, port, _ := net.SplitHostPort(cfg.Listen)
 		opts.Self = net.JoinHostPort(host, port)

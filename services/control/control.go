@@ -50,6 +50,9 @@ type Options struct {
 	TokenDigest string
 	// OnEvent, when set, is called for every event appended (metrics).
 	OnEvent func(status.Event)
+	// Attempt, when above the attempt DataDir records, archives that record as a past attempt and starts a
+	// fresh one (see StartAttempt). 0 keeps whatever DataDir holds.
+	Attempt int
 }
 
 // Point is one series point: edge figures over the SeriesWindow trailing the scrape at T.
@@ -120,6 +123,11 @@ func New(opts Options) (*Controller, error) {
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if opts.Attempt > 0 {
+		if _, err := StartAttempt(opts.DataDir, opts.Attempt, opts.Now()); err != nil {
+			return nil, err
+		}
 	}
 	c := &Controller{opts: opts, ring: Ring{Keep: RingKeep}, obs: newObserver(), scenario: opts.Scenario,
 		start: opts.Now(), guard: newWriteGuard(opts.TokenDigest)}

@@ -14,6 +14,9 @@ const (
 	ControlTokenEnv = "SANDBOX_CONTROL_TOKEN_SHA256"
 	AuthHeader      = "Authorization"
 	AuthScheme      = "Bearer "
+	// AttemptEnv tells a control room which attempt of the incident it records: when it is higher than
+	// the one its data dir holds, the old record is archived as a past attempt and a fresh one begins.
+	AttemptEnv = "SANDBOX_ATTEMPT"
 )
 
 // TokenDigest is the hex SHA-256 of a secret, as the control room's environment carries it.

@@ -24,9 +24,12 @@ type Summary struct {
 // Summarize replays tl as the grader does (all faults active unless sandbox_up or the verdict names them).
 func Summarize(tl []status.Event) Summary {
 	ev := analyze(tl, nil, activeFaults(nil, tl))
-	s := Summary{Trap: ev.Trap != nil, DataLoss: ev.DataLoss != nil, LostRows: ev.LostRows, Hints: len(ev.Hints),
+	s := Summary{DataLoss: ev.DataLoss != nil, LostRows: ev.LostRows, Hints: len(ev.Hints),
 		Commands: ev.CommandCount, Recovered: ev.Recover}
-	if ev.Trap != nil {
+	// The trap counts once the release is out (the grader's rule); during the rollout itself the
+	// migration runs before the new code, which no team caused.
+	if ev.Trap != nil && !ev.Baseline.IsZero() && ev.Trap.From.After(ev.Baseline) {
+		s.Trap = true
 		t := ev.Trap.From
 		s.TrapAt = &t
 	}
@@ -35,12 +38,15 @@ func Summarize(tl []status.Event) Summary {
 	}
 	spike := ev.Ref
 	s.Spike = &spike
+	// What the control room observes while the pipeline still rolls v2.4.0 out (and just after) is the
+	// pipeline's doing, not the team's: observed changes count from observedGrace after it finished.
 	first := func(as []action) *time.Time {
 		for _, a := range as {
-			if !a.At.Before(spike) {
-				t := a.At
-				return &t
+			if a.At.Before(spike) || a.Observed && (ev.Baseline.IsZero() || !a.At.After(ev.Baseline.Add(observedGrace))) {
+				continue
 			}
+			t := a.At
+			return &t
 		}
 		return nil
 	}

@@ -26,6 +26,9 @@ const (
 // series window (each point is a 10 s trailing window), so a single lucky sample does not count.
 const Hold = 10 * time.Second
 
+// Relapse is how long the series must fail again for a mitigated or recovered team to lose that phase.
+const Relapse = 30 * time.Second
+
 // maxGap caps one series step when errors are summed: a gap in the series (the control room restarted)
 // must not multiply one point's rate by minutes.
 const maxGap = 30 * time.Second
@@ -212,22 +215,33 @@ func pointsAfter(series []sandbox.SeriesPoint, t time.Time) []sandbox.SeriesPoin
 	return out
 }
 
-// holdsSince is when the run of points meeting ok that lasts to the latest point began, if that run has held
-// for at least Hold; nil otherwise (the team is not there now, or not for long enough yet).
+// holdsSince is when the team got to ok and stayed there: the start of a run of points meeting ok that held
+// for at least Hold, after which no run of points failing it lasted Relapse or more. nil when the team is
+// not there now (or not for long enough yet). The hysteresis keeps one stray error on a quiet shop (at
+// 10 rps a single failed request is 1% of a 10 s window) from flipping a recovered team back.
 func holdsSince(points []sandbox.SeriesPoint, ok func(sandbox.SeriesPoint) bool) *time.Time {
-	if len(points) == 0 || !ok(points[len(points)-1]) {
-		return nil
+	var since *time.Time   // the team is there since (nil: not there)
+	var runStart time.Time // start of the current run of points on the other side
+	inRun := false
+	for _, p := range points {
+		good := ok(p)
+		there := since != nil
+		if good == there { // on the side the team is on: any run the other way ends
+			inRun = false
+			continue
+		}
+		if !inRun {
+			runStart, inRun = p.T, true
+		}
+		switch {
+		case good && p.T.Sub(runStart) >= Hold:
+			t := runStart
+			since, inRun = &t, false
+		case !good && p.T.Sub(runStart) >= Relapse:
+			since, inRun = nil, false
+		}
 	}
-	i := len(points) - 1
-	for i > 0 && ok(points[i-1]) {
-		i--
-	}
-	// The first good point's window still overlaps the bad time before it; the run starts where it was seen.
-	start, last := points[i].T, points[len(points)-1].T
-	if last.Sub(start) < Hold {
-		return nil
-	}
-	return &start
+	return since
 }
 
 // checkoutShare is /api/checkout's share of the edge's requests in the snapshot (the load's mix is steady).
@@ -245,7 +259,7 @@ func checkoutShare(s *status.Snapshot) float64 {
 
 // RankingRule is the ranking rule, as the leaderboard and the report spell it out.
 var RankingRule = []string{
-	"1. Recovered (every route under the SLO's error rate, edge p99 within its limit, held 10 s) ranks above mitigated, mitigated above neither.",
+	"1. Recovered (every route under the SLO's error rate and the edge p99 within the grader's limit, held 10 s) ranks above mitigated (the edge error rate under the SLO, held 10 s), mitigated above neither; a team that fails again for 30 s loses the phase.",
 	"2. Then no data lost ranks above data lost (fewer rows lost first).",
 	"3. Then the rollback trap not hit ranks above hit.",
 	"4. Then fewer failed requests at the edge while the incident lasted (the customer impact).",

@@ -141,14 +141,21 @@ func TestABriefDipIsNotAMitigation(t *testing.T) {
 	if r.MitigatedS != nil || r.RecoveredS != nil {
 		t.Errorf("8 s under the SLO counted: mitigated %s recovered %s", FormatDur(r.MitigatedS), FormatDur(r.RecoveredS))
 	}
-	// A relapse: under the SLO for a minute, then failing again, is not mitigated now.
-	relapse := func(d time.Duration) (float64, map[string]float64) {
-		if d > 30*time.Second && d < 90*time.Second {
-			return 0.002, map[string]float64{}
+	// Under the SLO for a minute, then a stray error for a few seconds: still mitigated since +0:32; failing
+	// again for as long as Relapse: not mitigated any more.
+	relapse := func(from, to time.Duration) func(time.Duration) (float64, map[string]float64) {
+		return func(d time.Duration) (float64, map[string]float64) {
+			if d > 30*time.Second && (d < from || d > to) {
+				return 0.002, map[string]float64{}
+			}
+			return 0.15, badRoutes
 		}
-		return 0.15, badRoutes
 	}
-	r = Compute(TeamData{Team: team("red"), Timeline: shipped(), Snapshot: snap(0.3, 0.15), Series: series(2*time.Minute, relapse)}, at(2*time.Minute), th)
+	r = Compute(TeamData{Team: team("red"), Timeline: shipped(), Snapshot: snap(0.3, 0.002), Series: series(2*time.Minute, relapse(90*time.Second, 96*time.Second))}, at(2*time.Minute), th)
+	if r.MitigatedS == nil || *r.MitigatedS != 32 || r.Phase != PhaseRecovered {
+		t.Errorf("after a stray error: phase %s mitigated %s", r.Phase, FormatDur(r.MitigatedS))
+	}
+	r = Compute(TeamData{Team: team("red"), Timeline: shipped(), Snapshot: snap(0.3, 0.15), Series: series(3*time.Minute, relapse(90*time.Second, 4*time.Minute))}, at(3*time.Minute), th)
 	if r.MitigatedS != nil || r.Phase != PhasePaged {
 		t.Errorf("after a relapse: phase %s mitigated %s", r.Phase, FormatDur(r.MitigatedS))
 	}

@@ -115,7 +115,7 @@ func WriteMarkdown(w io.Writer, rep Report) {
 	for _, l := range rep.Rule {
 		fmt.Fprintln(w, l)
 	}
-	fmt.Fprintln(w, "\nMitigated: the edge error rate under the SLO (1%), held 10 s. Times are from the page (the error spike at the edge). Errors and failed checkouts are failed requests while the incident lasted (page to recovery, or to now), estimated from each control room's series.")
+	fmt.Fprintln(w, "\nTimes are from the page (the error spike at the edge). Errors and failed checkouts are failed requests while the incident lasted (page to recovery, or to now), estimated from each control room's series.")
 	fmt.Fprintln(w, "\n## Ranking")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| # | team | phase | first look | mitigated | recovered | errors | failed checkouts | data lost | hints | trap | grade |")

@@ -376,10 +376,10 @@ func newCmdGamedayReport(streams IO, g *Globals) *cobra.Command {
 	var game, output string
 	cmd := &cobra.Command{
 		Use:   "report",
-		Short: "The comparative debrief: the ranking with its rule, and every team's scorecard",
+		Short: "The comparative debrief: the ranking with its rule, every team's error rate on one chart (html), and each team's scorecard",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := checkOutput(output, "markdown", "json"); err != nil {
+			if err := checkOutput(output, "markdown", "html", "json"); err != nil {
 				return err
 			}
 			if game != "" {
@@ -391,7 +391,7 @@ func newCmdGamedayReport(streams IO, g *Globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&game, "game", "", "the game (default: the only game on this engine)")
-	cmd.Flags().StringVarP(&output, "output", "o", "markdown", "output format: markdown or json")
+	cmd.Flags().StringVarP(&output, "output", "o", "markdown", "output format: markdown, html (one self-contained file with the chart) or json")
 	return cmd
 }
 
@@ -413,8 +413,11 @@ func gamedayReportRun(ctx context.Context, streams IO, named, output string) err
 		return fmt.Errorf("game %q has no teams on this engine: the report reads every team's control room, so run it before `sandbox gameday down`", game)
 	}
 	rep := gameday.BuildReport(game, gameday.Fetch(ctx, e, teams, teamFetchTimeout), time.Now(), grade.DefaultThresholds())
-	if output == "json" {
+	switch output {
+	case "json":
 		return gameday.WriteJSON(streams.Out, rep)
+	case "html":
+		return gameday.WriteHTML(streams.Out, rep)
 	}
 	gameday.WriteMarkdown(streams.Out, rep)
 	return nil

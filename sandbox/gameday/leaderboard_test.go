@@ -305,3 +305,25 @@ func TestThePipelinesOwnRolloutIsNotTheTeams(t *testing.T) {
 		t.Fatalf("after a rollback of orders: trap %v first look %s", r.Trap, FormatDur(r.FirstLookS))
 	}
 }
+
+func TestHTMLReportIsSelfContained(t *testing.T) {
+	red := TeamData{Team: team("red"), Timeline: shipped(), Snapshot: snap(0.3, 0.15), Series: series(time.Minute, flat(0.15, badRoutes))}
+	tl := append(shipped(), status.Event{At: at(30 * time.Second), Kind: status.EventCommand, Actor: "trainee", Detail: `sql SELECT '<script>alert(1)</script>'`})
+	blue := TeamData{Team: team("blue"), Timeline: tl, Snapshot: snap(0.3, 0.15), Series: series(time.Minute, flat(0.02, map[string]float64{}))}
+	var b bytes.Buffer
+	if err := WriteHTML(&b, BuildReport("g", []TeamData{red, blue}, at(time.Minute), th)); err != nil {
+		t.Fatal(err)
+	}
+	h := b.String()
+	if strings.Count(h, "<polyline") != 2 || !strings.Contains(h, "<svg") || !strings.Contains(h, "Ranking rule") {
+		t.Errorf("want one chart with a line per team and the rule:\n%s", h)
+	}
+	for _, bad := range []string{"<script", "src=", "href=\"http", "@import"} {
+		if strings.Contains(h, bad) {
+			t.Errorf("the report loads or runs something (%q); it must be one self-contained file", bad)
+		}
+	}
+	if !strings.Contains(h, "&lt;script&gt;") {
+		t.Errorf("a team's command is not escaped:\n%s", h)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sandbox-labs/sandbox/sandbox"
 	"github.com/sandbox-labs/sandbox/sandbox/grade"
 	"github.com/sandbox-labs/sandbox/services/status"
 )
@@ -29,6 +30,8 @@ type Scorecard struct {
 	Checks       []grade.Check     `json:"checks,omitempty"`
 	Hints        []grade.HintTaken `json:"hints_taken,omitempty"`
 	Faults       []string          `json:"faults,omitempty"`
+	// Series is the team's edge error rate over time, for the report's chart (not in the JSON).
+	Series []sandbox.SeriesPoint `json:"-"`
 }
 
 // BuildReport ranks the teams and adds each one's scorecard. The answer key (PRs, failing functions) is
@@ -42,7 +45,7 @@ func BuildReport(game string, data []TeamData, now time.Time, th grade.Threshold
 	rep := Report{Game: game, At: now.UTC(), Rule: RankingRule}
 	for _, r := range rows {
 		d := byName[r.Sandbox]
-		sc := Scorecard{Row: r, Changes: changes(d.Timeline, r.PagedAt)}
+		sc := Scorecard{Row: r, Changes: changes(d.Timeline, r.PagedAt), Series: d.Series}
 		if res, err := grade.StoredVerdict(d.Timeline); err == nil {
 			sc.Scorecard, sc.Strengths, sc.Improvements = res.Scorecard, res.Strengths, res.Improvements
 			sc.Checks, sc.Hints, sc.Faults = res.Checks, res.HintsTaken, res.Faults

@@ -131,11 +131,15 @@ type ContainerSpec struct {
 
 // StartContainer creates and starts a container on the sandbox network with the service alias.
 func (e *Engine) StartContainer(ctx context.Context, s ContainerSpec) (string, error) {
-	secret, err := e.Secret(ctx, s.Name)
+	netLabels, err := e.networkLabels(ctx, s.Name)
 	if err != nil {
 		return "", err
 	}
+	secret := netLabels[LabelSecret]
 	labels := ResourceLabels(s.Name, s.Service, s.Version)
+	if g := netLabels[LabelGame]; g != "" {
+		labels[LabelGame] = g // every container of a game's team, redeploys included, says so
+	}
 	env := s.Env
 	if s.Service == "control" && secret != "" {
 		env = append(append([]string(nil), env...), status.ControlTokenEnv+"="+status.TokenDigest(secret))

@@ -16,6 +16,9 @@ const (
 	LabelImage   = "io.sandbox.image"
 	LabelRelease = "io.sandbox.release" // on images: the release manifest JSON
 	LabelBinary  = "io.sandbox.binary"  // on images: sha of the binary inside
+	// LabelGame marks a sandbox (its network, volumes and containers) as a team of a game day: `sandbox
+	// gameday` finds the teams of a game by it.
+	LabelGame = "io.sandbox.game"
 )
 
 // DefaultName is the sandbox name when --name is not given.
@@ -61,3 +64,14 @@ func VolumeName(name, purpose string) string { return "sandbox-" + name + "-" + 
 // ImageRef is the tag of a role's image for a release in one sandbox: e.g. sandbox/checkout:v2.3.0. Images are
 // per sandbox because a fix-forward release (v2.4.1) or a game-day fault subset differs between teams.
 func ImageRef(name, role, version string) string { return name + "/" + role + ":" + version }
+
+// GameFilter selects the networks of the sandboxes that are teams of game (of any game when game is empty).
+func GameFilter(game string) filters.Args {
+	f := NameFilter("", "network")
+	if game == "" {
+		f.Add("label", LabelGame)
+	} else {
+		f.Add("label", LabelGame+"="+game)
+	}
+	return f
+}

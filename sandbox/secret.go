@@ -40,14 +40,20 @@ func SealValid(secret, containerName, seal string) bool {
 
 // Secret reads the sandbox's secret from its network's label ("" for a sandbox made before secrets existed).
 func (e *Engine) Secret(ctx context.Context, name string) (string, error) {
+	l, err := e.networkLabels(ctx, name)
+	return l[LabelSecret], err
+}
+
+// networkLabels are the labels of sandbox name's network: how it was created (settings, secret, game).
+func (e *Engine) networkLabels(ctx context.Context, name string) (map[string]string, error) {
 	nets, err := e.NetworkList(ctx, network.ListOptions{Filters: NameFilter(name, "network")})
 	if err != nil {
-		return "", fmt.Errorf("list networks: %w", err)
+		return nil, fmt.Errorf("list networks: %w", err)
 	}
 	for _, n := range nets {
 		if n.Name == NetworkName(name) {
-			return n.Labels[LabelSecret], nil
+			return n.Labels, nil
 		}
 	}
-	return "", fmt.Errorf("no sandbox named %q on this engine; start one with `sandbox up --name %s`", name, name)
+	return nil, fmt.Errorf("no sandbox named %q on this engine; start one with `sandbox up --name %s`", name, name)
 }

@@ -109,6 +109,8 @@ type Progress func(string)
 type UpOptions struct {
 	Name     string
 	Settings Settings
+	// Game, when set, labels the sandbox as a team of that game day (LabelGame).
+	Game string
 }
 
 // Endpoints are where a running sandbox can be reached from the host.
@@ -221,12 +223,19 @@ func (e *Engine) Up(ctx context.Context, o UpOptions, progress Progress) (ep End
 	netLabels := ResourceLabels(o.Name, "network", "")
 	netLabels[LabelSettings] = string(settingsJSON)
 	netLabels[LabelSecret] = newSecret()
+	if o.Game != "" {
+		netLabels[LabelGame] = o.Game
+	}
 	if _, err := e.NetworkCreate(ctx, NetworkName(o.Name), network.CreateOptions{Driver: "bridge", Labels: netLabels}); err != nil {
 		return ep, fmt.Errorf("create network: %w", err)
 	}
 	volumes := append([]string{"pgdata"}, topology.Names(func(r topology.Role) bool { return r.DataDir != "" })...)
 	for _, purpose := range volumes {
-		if _, err := e.VolumeCreate(ctx, volume.CreateOptions{Name: VolumeName(o.Name, purpose), Labels: ResourceLabels(o.Name, purpose, "")}); err != nil {
+		labels := ResourceLabels(o.Name, purpose, "")
+		if o.Game != "" {
+			labels[LabelGame] = o.Game
+		}
+		if _, err := e.VolumeCreate(ctx, volume.CreateOptions{Name: VolumeName(o.Name, purpose), Labels: labels}); err != nil {
 			return ep, fmt.Errorf("create volume: %w", err)
 		}
 	}

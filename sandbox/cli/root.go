@@ -110,6 +110,7 @@ and lets you work the incident: roll back, fix forward, and get graded on the li
 	for _, add := range extraCommands {
 		root.AddCommand(add(streams, g))
 	}
+	root.AddCommand(NewCmdGameday(streams, g))
 	strictGroups(root)
 	root.SetHelpCommand(&cobra.Command{
 		Use:         "help [command]",

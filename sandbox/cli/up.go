@@ -115,27 +115,12 @@ func upRun(ctx context.Context, o *UpOptions) error {
 		return err
 	}
 	defer e.Close()
-	// Held while the sandbox is created: two ups of one name must not race (the loser's cleanup would
-	// remove the winner's resources). The rollout takes it again when it deploys.
-	lock, err := sandbox.LockSandbox(ctx, name, "sandbox up", o.G.LockWait)
+	ep, err := startSandbox(ctx, e, sandbox.UpOptions{Name: name, Settings: o.Settings}, o.G.LockWait, o.Baseline, o.Incident, progressTo(w))
 	if err != nil {
-		return err
-	}
-	ep, err := e.Up(ctx, sandbox.UpOptions{Name: name, Settings: o.Settings}, progressTo(w))
-	lock.Release()
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted; the partial sandbox was removed: %w", err)
-		}
 		return err
 	}
 	// The sandbox is up. From here an interrupt (Ctrl-C, SIGTERM, the terminal closing) ends this command
 	// only: the sandbox keeps running and the scheduled rollout still ships, as a CD pipeline would.
-	bg := context.WithoutCancel(ctx)
-	cr := ep.ControlRoom()
-	_ = cr.Record(bg, status.Event{Kind: status.EventSandboxUp, Actor: "cli", Detail: "sandbox up",
-		// Not the fault ids: the timeline is readable before the attempt ends, and they name the causes.
-		Data: map[string]string{"faults": fmt.Sprint(len(o.Settings.Faults)), "seed": fmt.Sprint(o.Settings.Seed), "baseline": o.Baseline.String(), "incident": fmt.Sprint(o.Incident)}})
 	if o.Observability {
 		if err := startObservability(ctx, o.IO, e, name); err != nil {
 			fmt.Fprintln(w, "warning: observability: "+err.Error())
@@ -244,6 +229,32 @@ func (r incidentRun) run(ctx context.Context, e *sandbox.Engine, ep sandbox.Endp
 	}
 	printPage(r.IO.Out, name, st.Started, before, now)
 	return nil
+}
+
+// startSandbox is the first half of `up`, shared by `gameday up` for every team: under the sandbox's change
+// lock it starts the sandbox healthy on v2.3.0 and records sandbox_up. It does not schedule the rollout.
+func startSandbox(ctx context.Context, e *sandbox.Engine, uo sandbox.UpOptions, lockWait, baseline time.Duration, incident bool, progress sandbox.Progress) (sandbox.Endpoints, error) {
+	// Held while the sandbox is created: two ups of one name must not race (the loser's cleanup would
+	// remove the winner's resources). The rollout takes it again when it deploys.
+	lock, err := sandbox.LockSandbox(ctx, uo.Name, "sandbox up", lockWait)
+	if err != nil {
+		return sandbox.Endpoints{}, err
+	}
+	ep, err := e.Up(ctx, uo, progress)
+	lock.Release()
+	if err != nil {
+		if ctx.Err() != nil {
+			return ep, fmt.Errorf("interrupted; the partial sandbox was removed: %w", err)
+		}
+		return ep, err
+	}
+	data := map[string]string{"faults": fmt.Sprint(len(uo.Settings.Faults)), "seed": fmt.Sprint(uo.Settings.Seed), "baseline": baseline.String(), "incident": fmt.Sprint(incident)}
+	if uo.Game != "" {
+		data["game"] = uo.Game
+	}
+	// Not the fault ids: the timeline is readable before the attempt ends, and they name the causes.
+	_ = ep.ControlRoom().Record(context.WithoutCancel(ctx), status.Event{Kind: status.EventSandboxUp, Actor: "cli", Detail: "sandbox up", Data: data})
+	return ep, nil
 }
 
 func clampWindow(d time.Duration) time.Duration {

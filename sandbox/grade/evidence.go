@@ -27,6 +27,8 @@ type action struct {
 	Status, Changelog, AffectedLogs, SchemaLook, DepLook bool
 	// change flags
 	Change, CodeChange, SchemaFix, DownMigration, FlagOff bool
+	// Observed: seen in the live state by the control room, not a command or event of the CLI
+	Observed bool
 }
 
 type interval struct {
@@ -442,7 +444,7 @@ func analyze(tl []status.Event, st *LiveState, fs []string) *evidence {
 			}
 			colKnown = true
 			if afterBaseline(ev, observedGrace) {
-				e.Changes = append(e.Changes, action{At: ev.At, What: "schema change (" + orDefault(ev.Detail, "order_metadata -> "+ev.To) + ")", Change: true,
+				e.Changes = append(e.Changes, action{At: ev.At, Observed: true, What: "schema change (" + orDefault(ev.Detail, "order_metadata -> "+ev.To) + ")", Change: true,
 					SchemaFix: col.Exists && (col.Nullable || col.Default != "")})
 			}
 		case status.EventVersionObserved:
@@ -453,7 +455,7 @@ func analyze(tl []status.Event, st *LiveState, fs []string) *evidence {
 				e.Touched = appendOnce(e.Touched, fmt.Sprintf("%s %s -> %s at %s", ev.Service, ev.From, ev.To, e.rel(ev.At)))
 			}
 			if afterBaseline(ev, observedGrace) {
-				e.Changes = append(e.Changes, action{At: ev.At, What: "live versions changed (" + orDefault(ev.Detail, fmt.Sprintf("%s %s -> %s", ev.Service, ev.From, ev.To)) + ")",
+				e.Changes = append(e.Changes, action{At: ev.At, Observed: true, What: "live versions changed (" + orDefault(ev.Detail, fmt.Sprintf("%s %s -> %s", ev.Service, ev.From, ev.To)) + ")",
 					Change: true, CodeChange: true})
 				if slices.Contains(affected, ev.Service) {
 					e.RolledBack[ev.Service] = lastOf(splitList(ev.To))
@@ -463,7 +465,7 @@ func analyze(tl []status.Event, st *LiveState, fs []string) *evidence {
 			from, _ := strconv.ParseInt(ev.From, 10, 64)
 			to, _ := strconv.ParseInt(ev.To, 10, 64)
 			if afterBaseline(ev, observedGrace) {
-				e.Changes = append(e.Changes, action{At: ev.At, What: "migration version " + ev.From + " -> " + ev.To,
+				e.Changes = append(e.Changes, action{At: ev.At, Observed: true, What: "migration version " + ev.From + " -> " + ev.To,
 					Change: true, CodeChange: true, DownMigration: to < from})
 			}
 		case status.EventFlagObserved:
@@ -474,7 +476,7 @@ func analyze(tl []status.Event, st *LiveState, fs []string) *evidence {
 				}
 			}
 			if afterBaseline(ev, 0) {
-				e.Changes = append(e.Changes, action{At: ev.At, What: ev.Detail, Change: true,
+				e.Changes = append(e.Changes, action{At: ev.At, Observed: true, What: ev.Detail, Change: true,
 					FlagOff: e.FlagOffAt != nil && e.FlagOffAt.Equal(ev.At)})
 			}
 		case status.EventDataLoss:

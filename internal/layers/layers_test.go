@@ -23,6 +23,7 @@ var rules = []struct {
 	{"faults", []string{"services/release", "services/topology", "faults/"}, "the fault catalogue lists the fault folders"},
 	{"sandbox/grade", []string{"services/", "faults"}, "the grader is pure: no engine, no CLI"},
 	{"sandbox/cli", []string{"services/", "faults", "sandbox", "sandbox/"}, "the CLI sits on the sandbox"},
+	{"sandbox/gameday", []string{"services/", "faults", "sandbox", "sandbox/grade"}, "a game day runs sandboxes; the CLI sits on it"},
 	{"sandbox/e2e", []string{"services/", "faults", "sandbox", "internal/"}, "end-to-end tests drive everything"},
 	{"sandbox/engine", nil, "the engine layer is a leaf: everything that talks to Docker shares it"},
 	{"sandbox/", []string{"services/", "faults", "sandbox/", "dashboards", "internal/"}, "helpers below the sandbox engine"},
